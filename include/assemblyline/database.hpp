@@ -1,0 +1,43 @@
+// Database: opening PostgreSQL connections the way every process needs them —
+// with TCP keepalives, an application_name naming the process, and retries
+// with capped exponential backoff while the server is down or restarting.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pqxx { class connection; }
+
+namespace al {
+
+/// Opens a connection, once. Throws al::Error (retryable) on failure.
+[[nodiscard]] std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::string& application_name);
+
+/// Opens a connection, retrying with backoff (100 ms doubling to 5 s) until it
+/// succeeds or `stop` becomes true (then returns nullptr).
+[[nodiscard]] std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& url,
+                                                                   const std::string& application_name,
+                                                                   const std::atomic<bool>& stop);
+
+/// Quotes a list of ids as a PostgreSQL array literal ('{1,2,3}') for
+/// `= ANY($1::bigint[])`; libpqxx 6.4 has no vector parameters.
+template <typename Range>
+[[nodiscard]] std::string array_literal(const Range& values) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& v : values) {
+    if (!first) out += ',';
+    out += std::to_string(v);
+    first = false;
+  }
+  out += '}';
+  return out;
+}
+
+/// Quotes strings as a PostgreSQL text[] literal (every element double-quoted,
+/// backslashes and quotes escaped).
+[[nodiscard]] std::string text_array_literal(const std::vector<std::string>& values);
+
+}  // namespace al
