@@ -10,8 +10,8 @@
 namespace al {
 
 struct HttpResult {
-  bool ok = false;    ///< a 2xx response arrived
-  long status = 0;    ///< HTTP status, 0 when no response arrived
+  bool ok = false;      ///< a 2xx response arrived
+  long status = 0;      ///< HTTP status, 0 when no response arrived
   std::string error{};  ///< why not ok: curl's message, or the status and the start of the body
 };
 

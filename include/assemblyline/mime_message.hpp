@@ -11,21 +11,21 @@
 namespace al {
 
 struct Attachment {
-  std::string filename{};  ///< as the recipient sees it; non-ASCII allowed (RFC 2231)
+  std::string filename{};      ///< as the recipient sees it; non-ASCII allowed (RFC 2231)
   std::string content_type{};  ///< "application/pdf"; empty means application/octet-stream
   std::string bytes{};
 };
 
 struct MailMessage {
-  std::string from{};  ///< "addr" or "Display Name <addr>"
-  std::string to{};  ///< one mailbox, same forms as `from`
+  std::string from{};      ///< "addr" or "Display Name <addr>"
+  std::string to{};        ///< one mailbox, same forms as `from`
   std::string reply_to{};  ///< optional
   std::string subject{};
   std::string html{};  ///< optional; with it the message is multipart/alternative
   std::string text{};  ///< optional; made from `html` by html_to_text when empty
   std::vector<Attachment> attachments{};
   std::string message_id_domain{};  ///< right side of Message-ID; default: the domain of `from`
-  std::string message_id{};  ///< optional "<id@domain>"; a random one is made when empty
+  std::string message_id{};         ///< optional "<id@domain>"; a random one is made when empty
 };
 
 /// The whole message, CRLF line ends, lines within 78 characters where the

@@ -11,8 +11,8 @@ namespace al {
 
 struct PrintLetter {
   std::string address_block{};  ///< UTF-8 lines separated by '\n'
-  std::string body_text{};  ///< UTF-8; '\n' ends a paragraph, long lines wrap
-  std::string reference{};  ///< one line printed below the window (e.g. a record id)
+  std::string body_text{};      ///< UTF-8; '\n' ends a paragraph, long lines wrap
+  std::string reference{};      ///< one line printed below the window (e.g. a record id)
 };
 
 struct PrintOptions {
@@ -38,8 +38,8 @@ struct PrintOptions {
 
 struct PrintStreamResult {
   std::string pdf{};  ///< the PDF bytes; identical input gives identical bytes
-  int pages = 0;    ///< pages in the PDF, padding pages included
-  int sheets = 0;   ///< paper sheets needed (pages, or half of them in duplex)
+  int pages = 0;      ///< pages in the PDF, padding pages included
+  int sheets = 0;     ///< paper sheets needed (pages, or half of them in duplex)
 };
 
 /// Lays out and renders `letters` in order. Throws al::Error (not retryable)

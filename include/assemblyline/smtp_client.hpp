@@ -10,8 +10,8 @@
 namespace al {
 
 struct SmtpSettings {
-  std::string url{};  ///< smtp://host:port or smtps://host:port; a path sets the EHLO name
-  bool starttls = false;  ///< on smtp://, require STARTTLS (fail rather than send in clear)
+  std::string url{};       ///< smtp://host:port or smtps://host:port; a path sets the EHLO name
+  bool starttls = false;   ///< on smtp://, require STARTTLS (fail rather than send in clear)
   std::string username{};  ///< AUTH only when not empty
   std::string password{};
   int timeout_s = 30;  ///< per message, connecting included
@@ -19,13 +19,13 @@ struct SmtpSettings {
 
 struct SmtpResult {
   bool ok = false;
-  int code = 0;  ///< last SMTP reply code, 0 when none was received
+  int code = 0;            ///< last SMTP reply code, 0 when none was received
   bool permanent = false;  ///< a 5xx reply: sending again will fail again
-  std::string reply{};  ///< curl's error and the server's last reply line
+  std::string reply{};     ///< curl's error and the server's last reply line
 };
 
 class SmtpClient {
-public:
+ public:
   /// Throws al::Error only when libcurl cannot make a handle.
   explicit SmtpClient(SmtpSettings settings);
   ~SmtpClient();
@@ -35,9 +35,10 @@ public:
   /// Sends `mime` (CRLF lines) to one recipient. `envelope_from` and `rcpt`
   /// are bare addresses. Connection failures and timeouts come back with
   /// permanent == false: try again later.
-  [[nodiscard]] SmtpResult send(std::string const& envelope_from, std::string const& rcpt, std::string const& mime);
+  [[nodiscard]] SmtpResult send(std::string const& envelope_from, std::string const& rcpt,
+                                std::string const& mime);
 
-private:
+ private:
   struct Handle;
   SmtpSettings m_settings;
   std::unique_ptr<Handle> m_handle;

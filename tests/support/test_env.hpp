@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-namespace pqxx { class connection; }
+#include <pqxx/connection>  // pqxx::connection is an alias in 6.4: it cannot be forward-declared
 
 namespace al::test {
 

@@ -1,0 +1,137 @@
+#include "presenter/presenter_stage.hpp"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "assemblyline/digest.hpp"
+#include "assemblyline/html_text.hpp"
+#include "assemblyline/mime_message.hpp"
+#include "assemblyline/print_stream.hpp"
+#include "assemblyline/template_renderer.hpp"
+
+namespace al {
+
+namespace {
+
+std::string to_hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+struct Publication {
+  std::int64_t rcp_id = 0;  // 0: the batch's print stream
+  std::string kind;
+  std::string path;
+  std::string bytes;
+  int pages = 0;
+  int sheets = 0;
+};
+
+}  // namespace
+
+std::vector<Outcome> PresenterStage::work(StageContext& ctx, pqxx::work& tx, const std::vector<WorkItem>& owned) {
+  std::vector<Outcome> outcomes;
+  for (const auto& batch : owned) outcomes.push_back(present_batch(ctx, tx, batch));
+  return outcomes;
+}
+
+Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const WorkItem& batch) {
+  auto head = tx.exec_params(
+      "SELECT b.job_id, b.channel, coalesce(tp.subject, ''), coalesce(tp.sort_field, ''), j.template "
+      "FROM al.bchs b JOIN al.jobs j ON j.job_id = b.job_id "
+      "LEFT JOIN al.templates tp ON tp.name = j.template AND tp.version = j.template_version "
+      "WHERE b.bch_id = $1",
+      batch.id);
+  const std::string job_id = head[0][0].as<std::string>();
+  const std::string channel = head[0][1].as<std::string>();
+  const std::string subject_template = head[0][2].as<std::string>();
+  const std::string template_name = head[0][4].as<std::string>();
+  const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": present: ";
+
+  auto recipients = tx.exec_params(
+      "SELECT r.rcp_id, r.address, t.seq, t.data::text, d.html "
+      "FROM al.rcps r JOIN al.trns t ON t.trn_id = r.trn_id LEFT JOIN al.documents d ON d.trn_id = r.trn_id "
+      "WHERE r.bch_id = $1 AND r.rcpstatus = 411 "
+      "ORDER BY CASE WHEN $2 = '' THEN NULL ELSE t.data->>$2 END, r.rcp_id",
+      batch.id, head[0][3].as<std::string>());
+
+  // Redone from scratch on a retry: publications are derived data.
+  tx.exec_params("DELETE FROM al.pubs WHERE bch_id = $1", batch.id);
+
+  std::vector<Publication> publications;
+  nlohmann::json failures = nlohmann::json::array();
+  std::vector<PrintLetter> letters;
+  const std::time_t now = std::time(nullptr);
+  for (const auto& r : recipients) {
+    const auto rcp_id = r[0].as<std::int64_t>();
+    const std::string address = r[1].as<std::string>();
+    const std::string record = "record " + r[2].as<std::string>();
+    if (r[4].is_null()) {
+      failures.push_back({{"rcp_id", rcp_id}, {"error", where + record + ": its document is missing"}});
+      continue;
+    }
+    const std::string html = r[4].as<std::string>();
+    if (channel == "print") {
+      letters.push_back({address, html_to_text(html), "Job " + job_id + " / " + record});
+    } else if (channel == "file") {
+      publications.push_back({rcp_id, "file", address, html});
+    } else {
+      try {
+        const auto data = nlohmann::json::parse(r[3].as<std::string>());
+        MailMessage message;
+        message.from = ctx.config().smtp_from;
+        message.to = address;
+        message.subject = subject_template.empty() ? template_name : render_template(subject_template, data);
+        message.html = html;
+        publications.push_back({rcp_id, "email", address, build_mime(message, now)});
+      } catch (const std::exception& e) {
+        failures.push_back({{"rcp_id", rcp_id}, {"error", where + record + ": " + e.what()}});
+      }
+    }
+  }
+  if (!letters.empty()) {
+    try {
+      PrintStreamResult stream = build_print_stream(letters);
+      publications.push_back({0, "print_stream", "", std::move(stream.pdf), stream.pages, stream.sheets});
+      tx.exec_params("UPDATE al.bchs SET pages = $2, sheets = $3 WHERE bch_id = $1", batch.id, stream.pages,
+                     stream.sheets);
+    } catch (const std::exception& e) {
+      return {batch.id, batch.attempt, false, where + "print stream: " + e.what()};
+    }
+  }
+
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& p : publications) {
+    rows.push_back({{"rcp_id", p.rcp_id == 0 ? nlohmann::json() : nlohmann::json(p.rcp_id)},
+                    {"kind", p.kind}, {"path", p.path}, {"hex", to_hex(p.bytes)}, {"sha256", sha256_hex(p.bytes)},
+                    {"bytes", p.bytes.size()}, {"pages", p.pages}, {"sheets", p.sheets}});
+  }
+  if (!rows.empty()) {
+    tx.exec_params(
+        "INSERT INTO al.pubs (bch_id, rcp_id, kind, path, content, sha256, bytes, pages, sheets) "
+        "SELECT $1, (e->>'rcp_id')::bigint, e->>'kind', nullif(e->>'path', ''), decode(e->>'hex', 'hex'), "
+        "       e->>'sha256', (e->>'bytes')::int, nullif((e->>'pages')::int, 0), nullif((e->>'sheets')::int, 0) "
+        "FROM jsonb_array_elements($2::jsonb) e",
+        batch.id, rows.dump());
+  }
+  if (!failures.empty()) {
+    tx.exec_params(
+        "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), error = f->>'error', "
+        "                     post_status = false, post_error = f->>'error' "
+        "FROM jsonb_array_elements($2::jsonb) f "
+        "WHERE r.rcp_id = (f->>'rcp_id')::bigint AND r.bch_id = $1 AND r.rcpstatus = 411",
+        batch.id, failures.dump());
+    ctx.log().warn("{}{} recipients failed: first: {}", where, failures.size(),
+                   failures[0]["error"].get<std::string>());
+  }
+  return {batch.id, batch.attempt, true, ""};
+}
+
+}  // namespace al

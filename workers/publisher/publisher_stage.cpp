@@ -1,0 +1,223 @@
+#include "publisher/publisher_stage.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "assemblyline/database.hpp"
+#include "assemblyline/mime_message.hpp"
+#include "assemblyline/safe_path.hpp"
+
+namespace al {
+
+namespace {
+
+// Intents are written for a few messages at a time: a crash can leave at
+// most this many "outcome unknown", and each chunk costs two commits.
+constexpr std::size_t chunk_messages = 20;
+
+struct Mail {
+  std::int64_t rcp_id;
+  std::string address;
+  std::string mime;
+};
+
+void set_actor(pqxx::work& tx, const StageContext& ctx) {
+  tx.exec_params("SELECT set_config('al.actor', $1, true)", ctx.worker_name());
+}
+
+}  // namespace
+
+SmtpClient& PublisherStage::smtp(const Config& config) {
+  if (!m_smtp) {
+    SmtpSettings settings;
+    settings.url = config.smtp_url;
+    settings.timeout_s = config.smtp_timeout_s;
+    m_smtp = std::make_unique<SmtpClient>(settings);
+  }
+  return *m_smtp;
+}
+
+void PublisherStage::process(StageContext& ctx, const std::vector<WorkItem>& acked) {
+  for (const auto& batch : acked) {
+    std::string channel, job_id;
+    {
+      pqxx::work tx(ctx.db());
+      auto head = tx.exec_params("SELECT channel, job_id FROM al.bchs WHERE bch_id = $1", batch.id);
+      if (head.empty()) continue;
+      channel = head[0][0].as<std::string>();
+      job_id = head[0][1].as<std::string>();
+    }
+    if (channel == "email") {
+      publish_email(ctx, batch, job_id);
+    } else {
+      Stage::process(ctx, {batch});  // spool and outbox: one transaction, see work()
+    }
+  }
+}
+
+// Print and file batches: writing the same bytes again is harmless, so the
+// default single-transaction flow is enough.
+std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, const std::vector<WorkItem>& owned) {
+  std::vector<Outcome> outcomes;
+  for (const auto& batch : owned) {
+    auto pubs = tx.exec_params(
+        "SELECT p.pub_id, p.kind, p.content, r.address, b.job_id FROM al.pubs p JOIN al.bchs b ON b.bch_id = p.bch_id "
+        "LEFT JOIN al.rcps r ON r.rcp_id = p.rcp_id WHERE p.bch_id = $1 ORDER BY p.pub_id",
+        batch.id);
+    const std::string where = "batch " + std::to_string(batch.id) + ": publish: ";
+    try {
+      for (const auto& pub : pubs) {
+        const std::string bytes = pqxx::binarystring(pub[2]).str();
+        if (pub[1].as<std::string>() == "print_stream") {
+          const auto target = std::filesystem::path(ctx.config().storage_spool_dir) /
+                              (pub[4].as<std::string>() + "-" + std::to_string(batch.id) + ".pdf");
+          write_file_atomically(target, bytes);
+        } else {
+          write_file_atomically(safe_join(ctx.config().storage_outbox_dir, pub[3].as<std::string>()), bytes);
+        }
+      }
+    } catch (const std::exception& e) {
+      outcomes.push_back({batch.id, batch.attempt, false, where + e.what()});
+      continue;
+    }
+    tx.exec_params("UPDATE al.rcps SET posted_at = now(), post_status = true, post_error = NULL "
+                   "WHERE bch_id = $1 AND rcpstatus = 411",
+                   batch.id);
+    outcomes.push_back({batch.id, batch.attempt, true, ""});
+  }
+  return outcomes;
+}
+
+void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id) {
+  const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": publish: ";
+  std::vector<Mail> todo;
+  {
+    pqxx::work tx(ctx.db());
+    set_actor(tx, ctx);
+    if (ctx.lock_owned(tx, {batch}).empty()) return;
+    // Reconcile an earlier attempt that died between intent and outcome.
+    auto unknown = tx.exec_params(
+        "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), post_status = false, "
+        "  post_error = 'outcome unknown: the publisher stopped after starting to send (attempt ' || d.attempt || "
+        "               '); not re-sent automatically, see alctl retry --unknown', "
+        "  error = 'outcome unknown' "
+        "FROM al.deliveries d WHERE d.rcp_id = r.rcp_id AND r.bch_id = $1 AND r.rcpstatus = 411 "
+        "  AND d.state = 'intent'",
+        batch.id);
+    if (unknown.affected_rows() > 0) {
+      ctx.log().warn("{}{} recipients with outcome unknown after an interrupted attempt; not re-sent", where,
+                     unknown.affected_rows());
+    }
+    auto rows = tx.exec_params(
+        "SELECT r.rcp_id, r.address, p.content FROM al.rcps r "
+        "JOIN al.pubs p ON p.rcp_id = r.rcp_id AND p.bch_id = r.bch_id "
+        "WHERE r.bch_id = $1 AND r.rcpstatus = 411 "
+        "  AND NOT EXISTS (SELECT 1 FROM al.deliveries d WHERE d.rcp_id = r.rcp_id AND d.state = 'sent') "
+        "ORDER BY r.rcp_id",
+        batch.id);
+    for (const auto& row : rows) {
+      todo.push_back({row[0].as<std::int64_t>(), row[1].as<std::string>(), pqxx::binarystring(row[2]).str()});
+    }
+    tx.commit();
+  }
+
+  const std::string envelope_from = mailbox_address(ctx.config().smtp_from);
+  for (std::size_t start = 0; start < todo.size(); start += chunk_messages) {
+    const std::size_t end = std::min(todo.size(), start + chunk_messages);
+    std::vector<std::int64_t> chunk_ids;
+    for (std::size_t i = start; i < end; ++i) chunk_ids.push_back(todo[i].rcp_id);
+
+    // Intent, fenced: only while the batch is still ours.
+    std::vector<std::int64_t> mine;
+    {
+      pqxx::work tx(ctx.db());
+      if (ctx.lock_owned(tx, {batch}).empty()) return;
+      auto rows = tx.exec_params(
+          "INSERT INTO al.deliveries (rcp_id, attempt, state) SELECT unnest($1::bigint[]), $2, 'intent' "
+          "ON CONFLICT (rcp_id) DO UPDATE SET state = 'intent', attempt = excluded.attempt, created_at = now(), "
+          "  finished_at = NULL, reply = NULL WHERE al.deliveries.state = 'failed' "
+          "RETURNING rcp_id",
+          array_literal(chunk_ids), batch.attempt);
+      for (const auto& r : rows) mine.push_back(r[0].as<std::int64_t>());
+      tx.commit();
+    }
+
+    nlohmann::json sent = nlohmann::json::array(), refused = nlohmann::json::array();
+    std::vector<std::int64_t> unsent;
+    std::string transient;
+    for (std::size_t i = start; i < end; ++i) {
+      const Mail& mail = todo[i];
+      if (std::find(mine.begin(), mine.end(), mail.rcp_id) == mine.end()) continue;
+      if (!transient.empty()) {
+        unsent.push_back(mail.rcp_id);
+        continue;
+      }
+      const SmtpResult result = smtp(ctx.config()).send(envelope_from, mail.address, mail.mime);
+      if (result.ok) {
+        sent.push_back({{"rcp_id", mail.rcp_id}, {"reply", result.reply}});
+      } else if (result.permanent) {
+        refused.push_back({{"rcp_id", mail.rcp_id}, {"reply", result.reply}});
+        ctx.log().warn("{}recipient {} <{}> refused: {}", where, mail.rcp_id, mail.address, result.reply);
+      } else {
+        transient = result.reply;
+        unsent.push_back(mail.rcp_id);
+      }
+    }
+
+    {
+      pqxx::work tx(ctx.db());
+      set_actor(tx, ctx);
+      tx.exec_params(
+          "UPDATE al.deliveries d SET state = 'sent', finished_at = now(), reply = s->>'reply' "
+          "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint",
+          sent.dump());
+      tx.exec_params(
+          "UPDATE al.deliveries d SET state = 'failed', finished_at = now(), reply = s->>'reply' "
+          "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint",
+          refused.dump());
+      // Not handed to the server at all: no intent remains, so a later try sends them.
+      tx.exec_params("DELETE FROM al.deliveries WHERE rcp_id = ANY($1::bigint[]) AND state = 'intent'",
+                     array_literal(unsent));
+      tx.exec_params(
+          "UPDATE al.rcps r SET posted_at = now(), post_status = true, post_error = NULL "
+          "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint",
+          sent.dump());
+      tx.exec_params(
+          "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), post_status = false, "
+          "  post_error = s->>'reply', error = 'delivery refused: ' || (s->>'reply') "
+          "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint AND r.rcpstatus = 411",
+          refused.dump());
+      tx.commit();
+    }
+
+    if (!transient.empty()) {
+      // Defer the batch: back to ready with a not_before; the claim skips it
+      // until then. attempt + 1 fences out this worker's further writes.
+      pqxx::work tx(ctx.db());
+      set_actor(tx, ctx);
+      auto deferred = tx.exec_params(
+          "UPDATE al.bchs SET bchstatus = 611, attempt = attempt + 1, status_changed_at = now(), worker = NULL, "
+          "  not_before = now() + make_interval(secs => least(300, power(2, greatest(tries - 1, 0)))::int), "
+          "  error = $3 "
+          "WHERE bch_id = $1 AND bchstatus = 631 AND attempt = $2 "
+          "RETURNING extract(epoch FROM not_before - now())::int",
+          batch.id, batch.attempt, "smtp: " + transient + "; will retry");
+      tx.commit();
+      if (!deferred.empty()) {
+        ctx.log().warn("{}smtp {}: {} sent, {} waiting; will retry in {}s", where, transient,
+                       sent.size(), todo.size() - start - sent.size(), deferred[0][0].as<int>());
+      }
+      return;
+    }
+  }
+
+  pqxx::work tx(ctx.db());
+  set_actor(tx, ctx);
+  auto owned = ctx.lock_owned(tx, {batch});
+  if (!owned.empty()) ctx.finish(tx, {{batch.id, batch.attempt, true, ""}});
+  tx.commit();
+}
+
+}  // namespace al
