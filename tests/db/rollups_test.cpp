@@ -1,0 +1,228 @@
+// Roll-ups on small hand-built jobs: the statement triggers of sql/002 move
+// records, batches and jobs on in the same transaction as the worker's write,
+// keep the per-job counters in step, open the TRNS barrier, and announce a
+// finished job (job-event outbox + NOTIFY al_job_done).
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "db/line_driver.hpp"
+#include "support/test_env.hpp"
+
+namespace al {
+namespace {
+
+using test::int_value;
+using test::joined;
+using test::value;
+
+// One e-mail and one print recipient, one record missing the required "name".
+const char* const three_records = R"([
+  {"name": "A", "recipients": [{"channel": "email", "address": "a@example.com"}]},
+  {"name": "B", "recipients": [{"channel": "print", "address": "B\nStreet 1"}]},
+  {"x": 1}])";
+
+std::string overview_state(pqxx::connection& conn, std::int64_t job) {
+  return value(conn, "SELECT state FROM al.job_overview WHERE job_id = " + std::to_string(job));
+}
+
+int job_status(pqxx::connection& conn, std::int64_t job) {
+  return int_value(conn, "SELECT jobstatus FROM al.jobs WHERE job_id = " + std::to_string(job));
+}
+
+TEST(Rollups, ThreeRecordJobWithOneInvalidWalksTo999ThroughEveryJobCode) {
+  auto conn = test::connect(test::fresh_database("rollup_walk"));
+  test::put_template(*conn, "letter");
+  const auto job = test::submit(*conn, "letter", three_records);
+
+  test::run_line(*conn);
+
+  EXPECT_EQ(job_status(*conn, job), 999);
+  const std::vector<int> want = {101, 111, 121, 131, 211, 290, 311, 390, 411, 490, 999};
+  const auto got = test::job_history(*conn, job);
+  EXPECT_EQ(got, want) << "job history: got " << joined(got) << ", want " << joined(want);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "999,999,241");
+  EXPECT_NE(value(*conn, "SELECT error FROM al.trns WHERE seq = 3").find("name"), std::string::npos)
+      << "the invalid record's error names the missing field";
+  EXPECT_EQ(overview_state(*conn, job), "created with 1 errors");
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+TEST(Rollups, RecordsWaitAtTheBarrierUntilTheLastOneIsAssembled) {
+  auto conn = test::connect(test::fresh_database("rollup_barrier"));
+  test::put_template(*conn, "letter");
+  const auto job = test::submit(*conn, "letter", R"([{"name": "A"}, {"name": "B"}, {"name": "C"}])");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  test::claim_ack_finish(*conn, "identifier");
+  const auto acked = test::ack(*conn, "assembler", test::claim(*conn, "assembler"));
+  ASSERT_EQ(acked.size(), 3u);
+
+  struct Step {
+    std::size_t finished;  // records assembled so far
+    std::string trns;      // their codes, in seq order
+    int job;
+  };
+  const Step steps[] = {{1, "301,231,231", 211}, {2, "301,301,231", 211}, {3, "311,311,311", 311}};
+  for (const auto& step : steps) {
+    ASSERT_EQ(test::finish(*conn, "assembler", {acked[step.finished - 1]}), 1);
+    EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), step.trns)
+        << "after " << step.finished << " of 3 assembled";
+    EXPECT_EQ(job_status(*conn, job), step.job) << "after " << step.finished << " of 3 assembled";
+  }
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+TEST(Rollups, FormBatchesCutsRecipientsIntoBatchesInTheTemplateSortOrder) {
+  auto conn = test::connect(test::fresh_database("rollup_batches"));
+  test::put_template(*conn, "letter", "name");
+  std::string records = "[";
+  for (const char* name : {"E", "C", "A", "D", "B"}) {
+    records += std::string(records.size() > 1 ? "," : "") + R"({"name": ")" + name +
+               R"(", "recipients": [{"channel": "email", "address": ")" + name + R"(@example.com"}]})";
+  }
+  const auto job = test::submit(*conn, "letter", records + "]");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  ASSERT_EQ(job_status(*conn, job), 390);
+
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 1);
+
+  const auto batches = test::text_column(*conn, R"(
+    SELECT b.size || ':' || string_agg(t.data->>'name', '' ORDER BY t.data->>'name') || ':' || b.bchstatus
+    FROM al.bchs b JOIN al.rcps r USING (bch_id) JOIN al.trns t ON t.trn_id = r.trn_id
+    GROUP BY b.bch_id ORDER BY b.bch_id)");
+  const std::vector<std::string> want = {"2:AB:411", "2:CD:411", "1:E:411"};
+  EXPECT_EQ(batches, want) << "batches as size:names:status";
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT rcpstatus FROM al.rcps")), "411");
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT trnstatus FROM al.trns")), "411");
+  EXPECT_EQ(job_status(*conn, job), 411);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+TEST(Rollups, OptedOutAddressIsExcludedAndTheJobIsIncompletelySent) {
+  auto conn = test::connect(test::fresh_database("rollup_excluded"));
+  test::put_template(*conn, "letter");
+  value(*conn, "INSERT INTO al.contact_preferences VALUES ('out@example.com', 'email', true, 'said no')");
+  const auto job = test::submit(*conn, "letter", R"([
+    {"name": "A", "recipients": [{"channel": "email", "address": "a@example.com"},
+                                 {"channel": "email", "address": "Out@Example.com"}]}])");
+
+  test::run_line(*conn);
+
+  EXPECT_EQ(job_status(*conn, job), 999);
+  EXPECT_EQ(value(*conn, "SELECT rcpstatus || ' ' || error FROM al.rcps WHERE address = 'Out@Example.com'"),
+            "388 opted out: said no");
+  EXPECT_EQ(int_value(*conn, "SELECT n_rcps_excluded FROM al.jobs"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT recipients_excluded FROM al.job_overview"), 1);
+  EXPECT_EQ(overview_state(*conn, job), "incompletely sent (1 excluded)");
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+TEST(Rollups, JobWhoseRecordsAreAllInvalidStillCompletesWithErrors) {
+  auto conn = test::connect(test::fresh_database("rollup_all_invalid"));
+  test::put_template(*conn, "letter");
+  const auto job = test::submit(*conn, "letter", R"([{"x": 1}, {"y": 2}])");
+
+  test::run_line(*conn);
+
+  EXPECT_EQ(job_status(*conn, job), 999);
+  EXPECT_EQ(int_value(*conn, "SELECT n_records FROM al.jobs"), 2);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "241,241");
+  EXPECT_EQ(overview_state(*conn, job), "created with 2 errors");
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.job_events"), 1);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+// Receives al_job_done payloads on its own connection.
+struct JobDoneListener : pqxx::notification_receiver {
+  explicit JobDoneListener(pqxx::connection& conn) : pqxx::notification_receiver(conn, "al_job_done") {}
+  void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+  std::vector<std::string> payloads;
+};
+
+TEST(Rollups, ReachingCompleteWritesOneJobEventAndNotifiesAlJobDone) {
+  const auto url = test::fresh_database("rollup_job_done");
+  auto conn = test::connect(url);
+  auto listening = test::connect(url);
+  JobDoneListener listener(*listening);
+  test::put_template(*conn, "letter");
+  const auto job = test::submit(*conn, "letter", three_records);
+
+  test::run_line(*conn);
+
+  for (int i = 0; i < 50 && listener.payloads.empty(); ++i) listening->await_notification(0, 100000);
+  ASSERT_EQ(listener.payloads.size(), 1u) << "al_job_done notifications";
+  EXPECT_EQ(int_value(*conn, "SELECT (" + conn->quote(listener.payloads[0]) + "::jsonb->>'job_id')::int"), job)
+      << "payload " << listener.payloads[0];
+  EXPECT_EQ(value(*conn, "SELECT count(*) || ' ' || min(kind) || ' ' || min(payload->>'job_id') FROM al.job_events"),
+            "1 job_done " + std::to_string(job));
+  EXPECT_EQ(int_value(*conn, "SELECT (payload->>'records_failed')::int FROM al.job_events"), 1);
+}
+
+TEST(Rollups, CountersEqualCountsOverTheChildrenAfterAFullRun) {
+  auto conn = test::connect(test::fresh_database("rollup_counters"));
+  test::put_template(*conn, "letter");
+  value(*conn, "INSERT INTO al.contact_preferences VALUES ('out@example.com', 'email', true, 'said no')");
+  std::string records = "[";
+  for (int i = 1; i <= 12; ++i) {
+    const std::string n = std::to_string(i);
+    records += std::string(i > 1 ? "," : "") +
+               (i % 5 == 0 ? R"({"x": 1})"
+                           : R"({"name": "R)" + n + R"(", "recipients": [
+                 {"channel": "email", "address": ")" + (i % 4 == 0 ? std::string("bad") : "r") + n + R"(@example.com"},
+                 {"channel": "print", "address": "R)" + n + R"(\nStreet"},
+                 {"channel": "file", "address": "r)" + n + R"(.pdf"},
+                 {"channel": "email", "address": "out@example.com"}]})");
+  }
+  test::submit(*conn, "letter", records + "]");
+  test::submit(*conn, "letter", three_records);
+  const std::set<std::string> undeliverable = {"bad4@example.com", "bad8@example.com"};
+
+  test::run_line(*conn, {3, undeliverable});
+
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT jobstatus FROM al.jobs ORDER BY job_id")), "999,999");
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+  EXPECT_EQ(value(*conn, "SELECT n_trns_failed || ' ' || n_rcps_failed || ' ' || n_rcps_excluded || ' ' || "
+                         "n_rcps_delivered FROM al.jobs WHERE job_id = 1"),
+            "2 2 10 28")
+      << "records failed, recipients failed, excluded, delivered";
+}
+
+TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
+  auto conn = test::connect(test::fresh_database("rollup_history_legal"));
+  value(*conn, "UPDATE al.settings SET value = 'on' WHERE key = 'history_items'");
+  test::put_template(*conn, "letter");
+  value(*conn, "INSERT INTO al.contact_preferences VALUES ('out@example.com', 'email', true, 'said no')");
+  const auto job = test::submit(*conn, "letter", R"([
+    {"name": "A", "recipients": [{"channel": "email", "address": "a@example.com"},
+                                 {"channel": "email", "address": "out@example.com"},
+                                 {"channel": "email", "address": "bad@example.com"}]},
+    {"name": "B", "recipients": [{"channel": "print", "address": "B\nStreet 1"}]},
+    {"x": 1}])");
+  test::run_line(*conn, {1, {"bad@example.com"}});
+  // A second pass through retry, so the back-moves are recorded too.
+  EXPECT_EQ(int_value(*conn, "SELECT al.retry_job(" + std::to_string(job) + ")"), 2);
+  test::run_line(*conn);
+  ASSERT_EQ(job_status(*conn, job), 999);
+
+  const auto illegal = test::text_column(*conn, R"(
+    SELECT h.object || ' ' || h.id || ': ' || h.old_status || ' -> ' || h.new_status
+    FROM al.status_history h
+    WHERE h.old_status IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
+                      WHERE t.object = h.object AND t.from_code = h.old_status AND t.to_code = h.new_status)
+    ORDER BY h.history_id)");
+  EXPECT_EQ(illegal, std::vector<std::string>{}) << "history rows that are not legal transitions";
+  for (const char* object : {"JOBS", "TRNS", "RCPS", "BCHS", "PUBS"}) {
+    EXPECT_GT(int_value(*conn, std::string("SELECT count(*) FROM al.status_history WHERE old_status IS NOT NULL "
+                                           "AND object = '") + object + "'"),
+              0)
+        << object << " changes were recorded";
+  }
+}
+
+}  // namespace
+}  // namespace al
