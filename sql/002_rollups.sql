@@ -376,9 +376,6 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (rcp_id) WHERE o.rcpstatus <> n.rcpstatus) THEN
     RETURN NULL;
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (rcp_id) WHERE o.rcpstatus <> n.rcpstatus) THEN
-    RETURN NULL;
-  END IF;
   SELECT o.rcp_id, o.rcpstatus AS old_code, n.rcpstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (rcp_id)
   WHERE o.rcpstatus <> n.rcpstatus

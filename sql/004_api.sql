@@ -237,7 +237,7 @@ BEGIN
   UPDATE al.rcps r SET rcpstatus = 401, attempt = attempt + 1, bch_id = NULL, status_changed_at = now(),
                        error = NULL
   WHERE r.job_id = p_job_id AND r.rcpstatus IN (341, 541, 641)
-    AND (h IS NULL OR h >= 4)
+    AND (h IS NULL OR (r.rcpstatus = 341 AND h = 3) OR (r.rcpstatus <> 341 AND h >= 4))
     AND NOT EXISTS (SELECT 1 FROM al.deliveries d WHERE d.rcp_id = r.rcp_id AND d.state = 'sent')
     AND (p_unknown OR NOT EXISTS (SELECT 1 FROM al.deliveries d WHERE d.rcp_id = r.rcp_id AND d.state = 'intent'));
   GET DIAGNOSTICS k = ROW_COUNT; n := n + k;
@@ -287,15 +287,18 @@ BEGIN
   -- delivered. attempt + 1 fences out workers still holding items.
   UPDATE al.jobs SET jobstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
   WHERE job_id = p_job_id;
-  UPDATE al.bchs SET bchstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
-  WHERE job_id = p_job_id AND bchstatus NOT IN (888, 999);
-  GET DIAGNOSTICS k = ROW_COUNT; n := n + k;
-  UPDATE al.rcps SET rcpstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
-  WHERE job_id = p_job_id AND rcpstatus IN (341, 401, 411, 541, 641);
-  GET DIAGNOSTICS k = ROW_COUNT; n := n + k;
+  -- Records before batches: a batch that ends completes the records whose
+  -- recipients are all terminal, and these must read cancelled, not complete.
   UPDATE al.trns SET trnstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
   WHERE job_id = p_job_id AND trnstatus NOT IN (888, 999);
   GET DIAGNOSTICS k = ROW_COUNT; n := n + k;
+  UPDATE al.bchs SET bchstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
+  WHERE job_id = p_job_id AND bchstatus NOT IN (888, 999);
+  GET DIAGNOSTICS k = ROW_COUNT; n := n + k;
+  -- Recipients still open; those in the batches above went with them.
+  UPDATE al.rcps SET rcpstatus = 888, attempt = attempt + 1, error = 'cancelled', status_changed_at = now()
+  WHERE job_id = p_job_id AND rcpstatus IN (341, 401, 411, 541, 641);
+  SELECT n + count(*) INTO n FROM al.rcps WHERE job_id = p_job_id AND rcpstatus = 888 AND error LIKE '%cancelled';
   RETURN n;
 END $$;
 COMMENT ON FUNCTION al.cancel_job(bigint) IS 'Cancels a job and everything of it not yet delivered (888, reason "cancelled"); returns items cancelled';

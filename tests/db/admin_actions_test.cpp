@@ -128,13 +128,15 @@ TEST(AdminActions, CancelMakesEverythingCancelledAndFencesOutTheWorker) {
   EXPECT_GT(int_value(*conn, "SELECT al.cancel_job(1)"), 0);
 
   EXPECT_EQ(test::finish(*conn, "presenter", held), 0) << "the presenter's finish is fenced out";
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "888,888,999")
+      << "records A and B are cancelled; C had no recipient and was complete before the cancel";
   const auto left = test::text_column(*conn, R"(
     SELECT 'JOBS ' || jobstatus FROM al.jobs
-    UNION SELECT 'TRNS ' || trnstatus FROM al.trns
     UNION SELECT 'RCPS ' || rcpstatus FROM al.rcps
     UNION SELECT 'BCHS ' || bchstatus FROM al.bchs ORDER BY 1)");
-  const std::vector<std::string> want = {"BCHS 888", "JOBS 888", "RCPS 388", "RCPS 888", "TRNS 888", "TRNS 999"};
-  EXPECT_EQ(left, want) << "codes left (record C had no recipient and was complete already)";
+  const std::vector<std::string> want = {"BCHS 888", "JOBS 888", "RCPS 388", "RCPS 888"};
+  EXPECT_EQ(left, want) << "codes left (the opted-out recipient stays excluded)";
+  EXPECT_EQ(int_value(*conn, "SELECT n_trns_cancelled FROM al.jobs"), 2);
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE attempt = 0"), 0) << "cancel bumps attempts";
   EXPECT_EQ(value(*conn, "SELECT state FROM al.job_overview"), "cancelled");
   EXPECT_TRUE(test::claim(*conn, "presenter").empty());
