@@ -38,6 +38,7 @@ struct Config {
   std::string storage_archive_dir = "var/archive";
   std::string storage_outbox_dir = "var/outbox";
   std::string storage_spool_dir = "var/spool";
+  bool storage_purge_archive = false;  ///< retention removes archive_dir/<job_id> of deleted jobs
   std::string smtp_url = "smtp://127.0.0.1:2525";
   std::string smtp_from = "Assembly Line <assemblyline@localhost>";
   int smtp_rate_per_minute = 0;  ///< 0 = unlimited
@@ -45,6 +46,7 @@ struct Config {
   int webhook_timeout_s = 10;
   int webhook_max_attempts = 8;
   int jobs_max_records = 1000000;  ///< submit_job refuses more records than this
+  std::string jobs_delete_after = "30 days";  ///< default retention (interval text); "" = keep forever
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
   std::string metrics_listen = "127.0.0.1:9464";

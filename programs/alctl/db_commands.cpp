@@ -20,6 +20,8 @@ int db_migrate(Context& ctx) {
     // The database-side copy of jobs.max_records, which al.submit_job enforces.
     tx.exec_params("UPDATE al.settings SET value = $1 WHERE key = 'max_records' AND value <> $1",
                    std::to_string(ctx.config().jobs_max_records));
+    // And of jobs.delete_after, the default retention of new jobs (checked as an interval there).
+    tx.exec_params("SELECT al.set_default_delete_after($1)", ctx.config().jobs_delete_after);
     tx.commit();
   });
   std::cout << "applied " << applied << (applied == 1 ? " migration" : " migrations") << ", schema at version "

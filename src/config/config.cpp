@@ -64,6 +64,7 @@ std::string render(const Config& config, const Parameter& p) {
                         [&](std::string Config::*f) { return config.*f; },
                         [&](int Config::*f) { return std::to_string(config.*f); },
                         [&](int StageConfig::*f) { return std::to_string(config.stage(p.stage).*f); },
+                        [&](bool Config::*f) { return std::string(config.*f ? "true" : "false"); },
                         [&](bool StageConfig::*f) { return std::string(config.stage(p.stage).*f ? "true" : "false"); },
                     },
                     p.field);
@@ -84,6 +85,7 @@ void set_integer(Config& config, const Parameter& p, long value, const std::stri
 
 void set_boolean(Config& config, const Parameter& p, bool value) {
   std::visit(Overloaded{
+                 [&](bool Config::*f) { config.*f = value; },
                  [&](bool StageConfig::*f) { config.stages.at(p.stage).*f = value; },
                  [](auto) {},
              },

@@ -13,7 +13,7 @@ namespace al::config_detail {
 
 /// Where a parameter's value lives: a Config member, or a StageConfig member
 /// of the stage named in Parameter::stage.
-using Field = std::variant<std::string Config::*, int Config::*, int StageConfig::*, bool StageConfig::*>;
+using Field = std::variant<std::string Config::*, int Config::*, bool Config::*, int StageConfig::*, bool StageConfig::*>;
 
 enum class Type { string, integer, boolean };
 

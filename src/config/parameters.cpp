@@ -29,6 +29,7 @@ Type type_of(const Field& field) {
   struct Visitor {
     Type operator()(std::string Config::*) const { return Type::string; }
     Type operator()(int Config::*) const { return Type::integer; }
+    Type operator()(bool Config::*) const { return Type::boolean; }
     Type operator()(int StageConfig::*) const { return Type::integer; }
     Type operator()(bool StageConfig::*) const { return Type::boolean; }
   };
@@ -54,6 +55,8 @@ const std::vector<Declaration>& process_declarations() {
      "directory the publisher delivers file-channel publications to"},
     {"storage.spool_dir", &Config::storage_spool_dir, 0, 0, {},
      "directory the publisher delivers print streams to"},
+    {"storage.purge_archive", &Config::storage_purge_archive, 0, 0, {},
+     "true: retention also removes archive_dir/<job_id> of deleted jobs; false: archive files are kept"},
     {"smtp.url", &Config::smtp_url, 0, 0, {},
      "SMTP server for the e-mail channel (smtp:// or smtps://)"},
     {"smtp.from", &Config::smtp_from, 0, 0, {},
@@ -68,6 +71,8 @@ const std::vector<Declaration>& process_declarations() {
      "deliveries of one job event before the notifier gives up"},
     {"jobs.max_records", &Config::jobs_max_records, 1, 100000000, {},
      "records one submit_job call accepts at most"},
+    {"jobs.delete_after", &Config::jobs_delete_after, 0, 0, {},
+     "retention of a job submitted without one (PostgreSQL interval, e.g. '30 days'); empty = keep forever"},
     {"log.level", &Config::log_level, 0, 0, {"trace", "debug", "info", "warn", "error"},
      "least severe level logged"},
     {"log.format", &Config::log_format, 0, 0, {"text", "json"},

@@ -15,7 +15,10 @@
 #include "assemblyline/config.hpp"
 #include "assemblyline/database.hpp"
 #include "assemblyline/error.hpp"
+#include "assemblyline/service_notifier.hpp"
 #include "bus/bus_socket.hpp"
+#include "scheduler/retention.hpp"
+#include "scheduler/scheduler_metrics.hpp"
 
 namespace al {
 
@@ -81,6 +84,8 @@ struct Scheduler::Impl {
   };
 
   const Config& config;
+  SchedulerMetrics metrics{config.metrics_listen};
+  Retention retention{config};
   const std::atomic<bool>* stop = nullptr;
   std::atomic<bool> never{false};
   zmq::context_t zmq{1};
@@ -250,6 +255,7 @@ struct Scheduler::Impl {
     open_listen_connection();
     leading = true;
     standby_logged = false;
+    metrics.start();
     workers.clear();
     // Rows of a previous leader's workers: they say HELLO again to us.
     guarded("clear workers", [&] { in_tx([](pqxx::work& tx) { tx.exec("DELETE FROM al.workers"); }); });
@@ -270,12 +276,26 @@ struct Scheduler::Impl {
     }
   }
 
+  // Stopping: ids sent but not acknowledged go back to ready now (stopping
+  // workers drop their queues), not after a later leader's timeout.
+  void hand_back_unacknowledged() {
+    if (!db || !db->is_open()) return;
+    int n = 0;
+    guarded("hand back", [&] {
+      for (const auto& stage : stage_names()) {
+        n += call_int("SELECT al.requeue_unacknowledged($1, 'scheduler stopped')", stage);
+      }
+    });
+    if (n > 0) spdlog::info("scheduler: stopping: {} scheduled but unacknowledged items handed back to ready", n);
+  }
+
   void step_down() {
     router.reset();  // linger 0: unbinds at once
     listener.reset();
     listen.reset();
     workers.clear();
     leading = false;
+    metrics.stop();
   }
 
   // ---- bus ---------------------------------------------------------------
@@ -293,6 +313,7 @@ struct Scheduler::Impl {
     if (it == workers.end()) return;
     const std::string stage = it->second.stage;
     workers.erase(it);
+    metrics.forget_worker(name);
     int n = 0;
     guarded("requeue worker", [&] {
       n = call_int("SELECT al.requeue_worker($1, $2)", name, config.stage(stage).max_attempts);
@@ -341,6 +362,7 @@ struct Scheduler::Impl {
     w.last_seen = now;
     if (auto* done = std::get_if<bus::Done>(&message)) {
       w.free = std::min(w.credits, w.free + done->n);
+      metrics.done(w.stage, w.name, done->seq, done->ok, done->failed);
       spdlog::debug("worker {}: DONE seq {}: {} ids, {} ok, {} failed", w.name, done->seq, done->n, done->ok,
                     done->failed);
       dirty[w.stage] = true;
@@ -461,6 +483,7 @@ struct Scheduler::Impl {
       w.free -= got;
       w.in_flight.push_back({work.seq, got, Clock::now()});
       spdlog::debug("worker {}: WORK seq {}: {} {} ids from {}", name, work.seq, got, stage, work.ids.front());
+      metrics.dispatched(stage, name, work.seq, got);
       send(w, work);  // may forget the worker (handing its items back) or even step down
       if (!leading) throw LostLeadership{};
       if (got < want) {
@@ -531,6 +554,14 @@ struct Scheduler::Impl {
     });
     if (!leading) return milliseconds(0);
     housekeeping(now);
+    if (leading && metrics.refresh_due(now)) {
+      guarded("metrics", [&] {
+        std::map<std::string, int> per_stage;
+        for (const auto& [name, w] : workers) ++per_stage[w.stage];
+        metrics.refresh(*db, per_stage);
+      });
+    }
+    if (leading && retention.due(now)) guarded("retention", [&] { retention.step(*db); });
     if (!ok) return milliseconds(std::min(config.scheduler_poll_ms, 1000));
     if (more) return milliseconds(0);
     const auto next = std::min({next_poll, next_requeue, next_heartbeat});
@@ -608,6 +639,7 @@ std::chrono::milliseconds Scheduler::tick() {
 void Scheduler::resign() {
   const bool was_leading = m_impl->leading;
   m_impl->step_down();
+  if (was_leading) m_impl->hand_back_unacknowledged();
   m_impl->release_lock();
   m_impl->db.reset();
   if (was_leading) spdlog::info("scheduler: resigned; bus unbound, leader lock released");
@@ -615,15 +647,25 @@ void Scheduler::resign() {
 
 int Scheduler::run(const std::atomic<bool>& stop) {
   m_impl->stop = &stop;
+  ServiceNotifier service;  // systemd Type=notify: READY, STATUS, WATCHDOG, STOPPING
   while (!stop.load()) {
+    service.watchdog();
     if (!m_impl->leading && !m_impl->try_lead()) {
+      if (m_impl->db) {
+        service.running("standby: another scheduler holds the leader lock");
+      } else {
+        service.status("waiting for the database");
+      }
       for (int i = 0; i < 10 && !stop.load(); ++i) std::this_thread::sleep_for(milliseconds(100));
       continue;
     }
     const auto wait = m_impl->tick();
+    const auto n = m_impl->workers.size();
+    service.running("leading, " + std::to_string(n) + (n == 1 ? " worker" : " workers"));
     if (!m_impl->leading || stop.load()) continue;
     m_impl->wait_and_receive(wait);
   }
+  service.stopping("stopping: handing back unacknowledged items, releasing the leader lock");
   resign();
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "assemblyline/bus_protocol.hpp"
 #include "assemblyline/error.hpp"
 #include "assemblyline/log.hpp"
+#include "assemblyline/service_notifier.hpp"
 #include "bus/bus_socket.hpp"
 #include "bus/stop_signals.hpp"
 #include "worker/executor.hpp"
@@ -80,6 +81,7 @@ public:
 
       const auto now = Clock::now();
       if (stop_flag().load() && !m_stopping) begin_stop(now);
+      report_to_service_manager();
       if (!m_stopping && !m_in_hand && !m_queue.empty()) {
         m_in_hand = std::move(m_queue.front());
         m_queue.pop_front();
@@ -107,6 +109,18 @@ public:
   }
 
 private:
+  // systemd (Type=notify): READY=1 once the database is connected, then what
+  // the worker is doing; WATCHDOG=1 from this loop.
+  void report_to_service_manager() {
+    m_service.watchdog();
+    if (m_stopping) return;
+    if (!m_dealer) return m_service.status("waiting for the database");
+    if (m_lost) return m_service.running("scheduler at " + m_config.bus_endpoint + " silent; reconnecting");
+    const int n = outstanding();
+    if (n > 0) return m_service.running("working: " + std::to_string(n) + " ids");
+    m_service.running("idle, connected to scheduler at " + m_config.bus_endpoint);
+  }
+
   int outstanding() const {
     int n = m_in_hand ? count_ids(*m_in_hand) : 0;
     for (const auto& w : m_queue) n += count_ids(w);
@@ -183,6 +197,7 @@ private:
                  m_in_hand ? count_ids(*m_in_hand) : 0, queued);
     m_queue.clear();
     m_grace_deadline = now + std::chrono::seconds(m_config.stage(m_stage).timeout_s);
+    m_service.stopping("stopping: finishing " + std::to_string(outstanding()) + " ids in hand");
   }
 
   int finish_stop() {
@@ -200,6 +215,7 @@ private:
   zmq::context_t& m_zmq;
   zmq::socket_t& m_pair;
   std::atomic<bool>& m_abort;
+  ServiceNotifier m_service;
 
   std::optional<zmq::socket_t> m_dealer;
   std::deque<bus::Work> m_queue;

@@ -46,6 +46,8 @@ LineProcesses::LineProcesses(std::string name, std::string database_url) : m_nam
   m_env["AL_STORAGE_OUTBOX_DIR"] = storage("outbox");
   m_env["AL_STORAGE_SPOOL_DIR"] = storage("spool");
   m_env["AL_LOG_LEVEL"] = "debug";
+  // Tests run side by side: each line gets its own metrics port.
+  m_env["AL_METRICS_LISTEN"] = "127.0.0.1:" + std::to_string(free_port());
 }
 
 LineProcesses::~LineProcesses() { stop_all(5); }

@@ -55,8 +55,8 @@ void NotifierStage::idle(StageContext& ctx) {
                      event_id, attempts);
       ctx.log().info("{}: notify: webhook delivered to {} (status {})", job, url, result.status);
     } else if (attempts >= config.webhook_max_attempts) {
-      tx.exec_params("UPDATE al.job_events SET attempts = $2, next_attempt_at = 'infinity', "
-                     "last_error = 'gave up after ' || $2 || ' attempts: ' || $3 WHERE event_id = $1",
+      tx.exec_params("UPDATE al.job_events SET attempts = $2::int, next_attempt_at = 'infinity', "
+                     "last_error = 'gave up after ' || $2::int || ' attempts: ' || $3 WHERE event_id = $1",
                      event_id, attempts, result.error);
       ctx.log().error("{}: notify: webhook to {} failed {} times, giving up: {}; "
                       "fix the receiver, then reset al.job_events.next_attempt_at to retry",

@@ -1,0 +1,146 @@
+"""Shared harness of bench/: a durable PostgreSQL, an SMTP sink and the whole
+line (alctl up), plus the readings every benchmark reports (wall time, row
+writes from pg_stat_database, CPU seconds and peak RSS of every process).
+
+Standard library only; PostgreSQL is driven with psql. Services are started
+with the project's own scripts/lib/services.sh, so the bench runs on a fresh
+machine exactly as the tests do.
+"""
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("AL_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+WORK = os.environ.get("AL_BENCH_DIR", "/tmp/al-bench")
+
+
+def sh(script, capture=True):
+    """Runs bash with scripts/lib/services.sh sourced."""
+    full = f'source "{ROOT}/scripts/lib/services.sh"; set -euo pipefail; {script}'
+    return subprocess.run(["bash", "-c", full], check=True, text=True,
+                          stdout=subprocess.PIPE if capture else None).stdout
+
+
+class Line:
+    def __init__(self, name, env=None, smtp=False):
+        self.dir = os.path.join(WORK, name)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.smtp = smtp
+        self.proc = None
+
+    def psql(self, sql, db=None):
+        out = subprocess.run(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", db or self.url, "-c", sql],
+                             check=True, text=True, stdout=subprocess.PIPE)
+        return out.stdout.strip()
+
+    def start(self):
+        subprocess.run(["rm", "-rf", self.dir], check=True)
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(WORK, 0o755)
+        os.chmod(self.dir, 0o755)
+        # Durable: fsync and synchronous_commit on (the library's default for "on").
+        port = sh(f'al_pg_start "{self.dir}/pg" auto on "{self.dir}/pg.log" >&2; echo $AL_PG_PORT').strip()
+        self.pg_port = port
+        admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.psql("CREATE DATABASE bench", db=admin)
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/bench"
+        self.env.update({
+            "AL_DATABASE_URL": self.url,
+            "AL_BUS_ENDPOINT": "tcp://127.0.0.1:%d" % free_port(),
+            "AL_STORAGE_ARCHIVE_DIR": f"{self.dir}/archive",
+            "AL_STORAGE_OUTBOX_DIR": f"{self.dir}/outbox",
+            "AL_STORAGE_SPOOL_DIR": f"{self.dir}/spool",
+            "AL_LOG_LEVEL": self.env.get("AL_LOG_LEVEL", "warn"),
+        })
+        if self.smtp:
+            smtp_port = sh(f'al_smtp_start "{self.dir}/mail" auto "{self.dir}/smtp.log" "{self.dir}/smtp.pid" detach >&2; '
+                          'echo $AL_SMTP_PORT').strip()
+            self.env["AL_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+        subprocess.run([f"{BIN}/alctl", "db", "migrate"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.log = open(f"{self.dir}/line.log", "w")
+        self.proc = subprocess.Popen([f"{BIN}/alctl", "up"], env=self.env, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.psql("SELECT count(*) FROM al.workers") == "7":
+                return self
+            time.sleep(0.2)
+        raise SystemExit(f"bench: the line did not come up; see {self.dir}/line.log")
+
+    def processes(self):
+        """pid → program name of every process of the line."""
+        out = subprocess.run(["pgrep", "-s", str(self.proc.pid), "-a"], text=True, stdout=subprocess.PIPE).stdout
+        procs = {}
+        for line in out.splitlines():
+            pid, cmd = line.split(" ", 1)
+            procs[int(pid)] = os.path.basename(cmd.split()[0])
+        return procs
+
+    def stop(self):
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.smtp:
+            sh(f'al_smtp_stop "{self.dir}/smtp.pid" || true', capture=False)
+        sh(f'al_pg_stop "{self.dir}/pg" || true', capture=False)
+
+    def row_writes(self):
+        return int(self.psql("SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "
+                             "WHERE datname = 'bench'"))
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def process_readings(pids):
+    """CPU seconds and peak RSS (MB) per process, read from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    readings = {}
+    for pid, name in pids.items():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / ticks
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
+            readings[f"{name}[{pid}]"] = {"cpu_s": round(cpu, 2), "peak_rss_mb": round(hwm / 1024, 1)}
+        except (OSError, StopIteration):
+            pass
+    return readings
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "kernel": platform.release()}
+
+
+def write_result(kind, result):
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path = os.path.join(ROOT, "bench", "results", f"{kind}-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    return path
