@@ -46,7 +46,7 @@ class Line:
         os.chmod(WORK, 0o755)
         os.chmod(self.dir, 0o755)
         # Durable: fsync and synchronous_commit on (the library's default for "on").
-        port = sh(f'al_pg_start "{self.dir}/pg" auto on "{self.dir}/pg.log" >&2; echo $AL_PG_PORT').strip()
+        port = sh(f'al_pg_start "{self.dir}/pg" auto on >&2; echo $AL_PG_PORT').strip()
         self.pg_port = port
         admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         self.psql("CREATE DATABASE bench", db=admin)

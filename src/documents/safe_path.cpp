@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -86,7 +87,11 @@ std::filesystem::path safe_join(std::filesystem::path const& base, std::string c
   return joined;
 }
 
-void write_file_atomically(std::filesystem::path const& target, std::string_view bytes) {
+AtomicFileSet::~AtomicFileSet() {
+  for (auto const& [tmp, target] : m_pending) ::unlink(tmp.c_str());
+}
+
+void AtomicFileSet::add(std::filesystem::path const& target, std::string_view bytes) {
   auto const dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path{"."};
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -98,36 +103,49 @@ void write_file_atomically(std::filesystem::path const& target, std::string_view
                           std::to_string(counter.fetch_add(1)));
   Fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
   if (fd.get() < 0) fail(tmp, "open", errno);
+  m_pending.emplace_back(tmp, target);  // from here on the destructor removes it
 
-  auto const cleanup_and_fail = [&](char const* operation, int err) {
-    ::close(fd.release());
-    ::unlink(tmp.c_str());
-    fail(tmp, operation, err);
-  };
   std::size_t done = 0;
   while (done < bytes.size()) {
     auto const n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      cleanup_and_fail("write", errno);
+      fail(tmp, "write", errno);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) cleanup_and_fail("fsync", errno);
-  if (::close(fd.release()) != 0) {
-    auto const err = errno;
-    ::unlink(tmp.c_str());
-    fail(tmp, "close", err);
+  if (::close(fd.release()) != 0) fail(tmp, "close", errno);
+}
+
+void AtomicFileSet::commit() {
+  if (m_pending.empty()) return;
+  // One flush of the file system holding the files makes every temporary
+  // file's contents durable before any of them takes its final name.
+  {
+    auto const first_dir = m_pending.front().first.parent_path();
+    Fd dir_fd{::open(first_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (dir_fd.get() < 0) fail(first_dir, "open directory", errno);
+    if (::syncfs(dir_fd.get()) != 0) fail(first_dir, "syncfs", errno);
   }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    auto const err = errno;
-    ::unlink(tmp.c_str());
-    fail(target, "rename", err);
+  std::vector<std::filesystem::path> dirs;
+  for (auto const& [tmp, target] : m_pending) {
+    if (::rename(tmp.c_str(), target.c_str()) != 0) fail(target, "rename", errno);
+    auto dir = tmp.parent_path();
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(std::move(dir));
   }
-  // The rename is durable only once the directory entry is on disk.
-  Fd dir_fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (dir_fd.get() < 0) fail(dir, "open directory", errno);
-  if (::fsync(dir_fd.get()) != 0) fail(dir, "fsync directory", errno);
+  m_pending.clear();
+  // The renames are durable only once the directory entries are on disk.
+  for (auto const& dir : dirs) {
+    Fd dir_fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (dir_fd.get() < 0) fail(dir, "open directory", errno);
+    if (::fsync(dir_fd.get()) != 0) fail(dir, "fsync directory", errno);
+  }
+}
+
+void write_file_atomically(std::filesystem::path const& target, std::string_view bytes) {
+  AtomicFileSet set;
+  set.add(target, bytes);
+  set.commit();
 }
 
 }  // namespace al

@@ -656,10 +656,15 @@ int Scheduler::run(const std::atomic<bool>& stop) {
       } else {
         service.status("waiting for the database");
       }
-      for (int i = 0; i < 10 && !stop.load(); ++i) std::this_thread::sleep_for(milliseconds(100));
+      for (int i = 0; i < 10 && !stop.load(); ++i) {
+        std::this_thread::sleep_for(milliseconds(100));
+        service.watchdog();
+      }
       continue;
     }
-    const auto wait = m_impl->tick();
+    auto wait = m_impl->tick();
+    if (service.watchdog_every().count() > 0)  // never sleep through a watchdog ping
+      wait = std::min(wait, std::chrono::duration_cast<milliseconds>(service.watchdog_every()));
     const auto n = m_impl->workers.size();
     service.running("leading, " + std::to_string(n) + (n == 1 ? " worker" : " workers"));
     if (!m_impl->leading || stop.load()) continue;

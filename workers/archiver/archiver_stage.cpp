@@ -37,6 +37,7 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
   nlohmann::json manifest = {{"job_id", std::stoll(job_id)}, {"bch_id", batch.id}, {"publications", nlohmann::json::array()}};
   nlohmann::json archived = nlohmann::json::array();  // per recipient panel updates
   nlohmann::json failed = nlohmann::json::array();
+  AtomicFileSet files;  // one sync for the whole batch
   for (const auto& pub : pubs) {
     const auto pub_id = pub[0].as<std::int64_t>();
     const std::string kind = pub[2].as<std::string>();
@@ -54,13 +55,14 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
       continue;
     }
     const std::string file = doc_number + extension_of(kind);
-    write_file_atomically(dir / file, bytes);
+    files.add(dir / file, bytes);
     manifest["publications"].push_back({{"pub_id", pub_id}, {"kind", kind}, {"file", file},
                                         {"sha256", checksum}, {"bytes", bytes.size()}, {"doc_number", doc_number},
                                         {"rcp_ids", rcp_ids}});
     archived.push_back({{"pub_id", pub_id}, {"doc_number", doc_number}});
   }
-  write_file_atomically(dir / "manifest.json", manifest.dump(2) + "\n");
+  files.add(dir / "manifest.json", manifest.dump(2) + "\n");
+  files.commit();
 
   // The archive panel: a print stream's number goes to every recipient in it.
   tx.exec_params(

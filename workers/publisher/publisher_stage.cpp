@@ -68,16 +68,18 @@ std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, con
         batch.id);
     const std::string where = "batch " + std::to_string(batch.id) + ": publish: ";
     try {
+      AtomicFileSet files;  // one sync for the whole batch
       for (const auto& pub : pubs) {
         const std::string bytes = pqxx::binarystring(pub[2]).str();
         if (pub[1].as<std::string>() == "print_stream") {
           const auto target = std::filesystem::path(ctx.config().storage_spool_dir) /
                               (pub[4].as<std::string>() + "-" + std::to_string(batch.id) + ".pdf");
-          write_file_atomically(target, bytes);
+          files.add(target, bytes);
         } else {
-          write_file_atomically(safe_join(ctx.config().storage_outbox_dir, pub[3].as<std::string>()), bytes);
+          files.add(safe_join(ctx.config().storage_outbox_dir, pub[3].as<std::string>()), bytes);
         }
       }
+      files.commit();
     } catch (const std::exception& e) {
       outcomes.push_back({batch.id, batch.attempt, false, where + e.what()});
       continue;
