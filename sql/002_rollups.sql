@@ -139,15 +139,16 @@ DECLARE
 BEGIN
   -- Statement triggers fire for zero rows too, and counter or panel updates
   -- change no status: leave at once (this also ends nested roll-ups).
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (job_id) WHERE o.jobstatus <> n.jobstatus) THEN
+  IF NOT EXISTS (SELECT job_id, jobstatus FROM new_rows EXCEPT SELECT job_id, jobstatus FROM old_rows) THEN
     RETURN NULL;
   END IF;
   SELECT o.job_id, o.jobstatus AS old_code, n.jobstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (job_id)
   WHERE o.jobstatus <> n.jobstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'JOBS' AND t.from_code = o.jobstatus AND t.to_code = n.jobstatus)
-  LIMIT 1;
+                    WHERE t.object = 'JOBS' AND t.from_code = o.jobstatus AND t.to_code = n.jobstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
     RAISE EXCEPTION 'JOBS %: illegal status change % -> %', bad.job_id, bad.old_code, bad.new_code
       USING ERRCODE = 'check_violation',
@@ -251,15 +252,16 @@ DECLARE
 BEGIN
   -- Statement triggers fire for zero rows too, and counter or panel updates
   -- change no status: leave at once (this also ends nested roll-ups).
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (trn_id) WHERE o.trnstatus <> n.trnstatus) THEN
+  IF NOT EXISTS (SELECT trn_id, trnstatus FROM new_rows EXCEPT SELECT trn_id, trnstatus FROM old_rows) THEN
     RETURN NULL;
   END IF;
   SELECT o.trn_id, o.trnstatus AS old_code, n.trnstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (trn_id)
   WHERE o.trnstatus <> n.trnstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'TRNS' AND t.from_code = o.trnstatus AND t.to_code = n.trnstatus)
-  LIMIT 1;
+                    WHERE t.object = 'TRNS' AND t.from_code = o.trnstatus AND t.to_code = n.trnstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
     RAISE EXCEPTION 'TRNS %: illegal status change % -> %', bad.trn_id, bad.old_code, bad.new_code
       USING ERRCODE = 'check_violation',
@@ -373,15 +375,16 @@ DECLARE
 BEGIN
   -- Statement triggers fire for zero rows too, and counter or panel updates
   -- change no status: leave at once (this also ends nested roll-ups).
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (rcp_id) WHERE o.rcpstatus <> n.rcpstatus) THEN
+  IF NOT EXISTS (SELECT rcp_id, rcpstatus FROM new_rows EXCEPT SELECT rcp_id, rcpstatus FROM old_rows) THEN
     RETURN NULL;
   END IF;
   SELECT o.rcp_id, o.rcpstatus AS old_code, n.rcpstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (rcp_id)
   WHERE o.rcpstatus <> n.rcpstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'RCPS' AND t.from_code = o.rcpstatus AND t.to_code = n.rcpstatus)
-  LIMIT 1;
+                    WHERE t.object = 'RCPS' AND t.from_code = o.rcpstatus AND t.to_code = n.rcpstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
     RAISE EXCEPTION 'RCPS %: illegal status change % -> %', bad.rcp_id, bad.old_code, bad.new_code
       USING ERRCODE = 'check_violation',
@@ -465,15 +468,16 @@ DECLARE
 BEGIN
   -- Statement triggers fire for zero rows too, and counter or panel updates
   -- change no status: leave at once (this also ends nested roll-ups).
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (bch_id) WHERE o.bchstatus <> n.bchstatus) THEN
+  IF NOT EXISTS (SELECT bch_id, bchstatus FROM new_rows EXCEPT SELECT bch_id, bchstatus FROM old_rows) THEN
     RETURN NULL;
   END IF;
   SELECT o.bch_id, o.bchstatus AS old_code, n.bchstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (bch_id)
   WHERE o.bchstatus <> n.bchstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'BCHS' AND t.from_code = o.bchstatus AND t.to_code = n.bchstatus)
-  LIMIT 1;
+                    WHERE t.object = 'BCHS' AND t.from_code = o.bchstatus AND t.to_code = n.bchstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
     RAISE EXCEPTION 'BCHS %: illegal status change % -> %', bad.bch_id, bad.old_code, bad.new_code
       USING ERRCODE = 'check_violation',
@@ -544,15 +548,16 @@ DECLARE
 BEGIN
   -- Statement triggers fire for zero rows too, and counter or panel updates
   -- change no status: leave at once (this also ends nested roll-ups).
-  IF NOT EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (pub_id) WHERE o.pubstatus <> n.pubstatus) THEN
+  IF NOT EXISTS (SELECT pub_id, pubstatus FROM new_rows EXCEPT SELECT pub_id, pubstatus FROM old_rows) THEN
     RETURN NULL;
   END IF;
   SELECT o.pub_id, o.pubstatus AS old_code, n.pubstatus AS new_code INTO bad
   FROM old_rows o JOIN new_rows n USING (pub_id)
   WHERE o.pubstatus <> n.pubstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'PUBS' AND t.from_code = o.pubstatus AND t.to_code = n.pubstatus)
-  LIMIT 1;
+                    WHERE t.object = 'PUBS' AND t.from_code = o.pubstatus AND t.to_code = n.pubstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
     RAISE EXCEPTION 'PUBS %: illegal status change % -> %', bad.pub_id, bad.old_code, bad.new_code
       USING ERRCODE = 'check_violation', HINT = 'publications follow their batch';

@@ -14,12 +14,17 @@ namespace al {
 namespace {
 
 // Keepalives let a process notice a dead server (or a partitioned one) within
-// seconds instead of the kernel's two hours; the options are appended in the
-// URL's own syntax.
+// seconds instead of the kernel's two hours. client_connection_check_interval
+// is the other direction: the server notices a killed client even while its
+// query waits on a lock, so a dead worker cannot keep its row locks and stall
+// the scheduler's requeue. The options are appended in the URL's own syntax.
 std::string with_connection_options(const std::string& url, const std::string& application_name) {
+  const bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+  const std::string server_options = is_url ? "options=-c%20client_connection_check_interval%3D1000"
+                                            : "options='-c client_connection_check_interval=1000'";
   const std::string options = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3"
-                              "&connect_timeout=5&application_name=" + application_name;
-  if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
+                              "&connect_timeout=5&" + server_options + "&application_name=" + application_name;
+  if (is_url) {
     return url + (url.find('?') == std::string::npos ? "?" : "&") + options;
   }
   // key=value form: translate '&' separators into spaces.
