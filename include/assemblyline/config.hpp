@@ -45,6 +45,7 @@ struct Config {
   int smtp_timeout_s = 30;
   int webhook_timeout_s = 10;
   int webhook_max_attempts = 8;
+  std::string webhook_secret;  ///< HMAC-SHA256 key of X-AL-Signature; empty = unsigned
   int jobs_max_records = 1000000;  ///< submit_job refuses more records than this
   std::string jobs_delete_after = "30 days";  ///< default retention (interval text); "" = keep forever
   std::string log_level = "info";

@@ -57,9 +57,13 @@ void with_subject(const std::string& subject, const std::function<void()>& fn);
 /// The first line of an exception's text, without libpq's "ERROR:  " prefix.
 [[nodiscard]] std::string one_line(const std::exception& e);
 
+/// An ILIKE pattern matching `text` anywhere, with % _ \\ taken literally.
+[[nodiscard]] std::string like_pattern(const std::string& text);
+
 void add_db_commands(CLI::App& app, Context& ctx);        // db migrate, status, workers
 void add_template_commands(CLI::App& app, Context& ctx);  // template add|list|show
 void add_job_commands(CLI::App& app, Context& ctx);       // submit, jobs, job show, retry, skip, ...
+void add_processes_command(CLI::App& app, Context& ctx); // processes (per-recipient list and CSV export)
 void add_watch_command(CLI::App& app, Context& ctx);      // watch
 void add_config_commands(CLI::App& app, Context& ctx);    // config defaults|check|show
 void add_up_command(CLI::App& app, Context& ctx);         // up

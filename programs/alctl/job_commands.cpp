@@ -101,15 +101,6 @@ struct JobsArgs {
   std::string since, until, project, template_name, search, state;
 };
 
-std::string like_pattern(const std::string& text) {
-  std::string out = "%";
-  for (const char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
 int jobs(Context& ctx, const JobsArgs& args) {
   const std::string search = args.search.empty() ? "" : like_pattern(args.search);
   const std::string state = args.state.empty() ? "" : like_pattern(args.state);

@@ -42,6 +42,15 @@ std::string one_line(const std::exception& e) {
   return text;
 }
 
+std::string like_pattern(const std::string& text) {
+  std::string out = "%";
+  for (const char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "%";
+}
+
 void with_subject(const std::string& subject, const std::function<void()>& fn) {
   try {
     fn();
@@ -69,6 +78,7 @@ int main(int argc, char** argv) {
   alctl::add_db_commands(app, ctx);
   alctl::add_template_commands(app, ctx);
   alctl::add_job_commands(app, ctx);
+  alctl::add_processes_command(app, ctx);
   alctl::add_watch_command(app, ctx);
   alctl::add_config_commands(app, ctx);
   alctl::add_up_command(app, ctx);

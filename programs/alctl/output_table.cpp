@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
 
 #include <pqxx/pqxx>
 
@@ -58,7 +59,11 @@ std::string table_text(const Cell& cell) {
 
 std::string csv_field(const Cell& cell) {
   if (cell.kind == Cell::Kind::null) return "";
-  const std::string text = cell.kind == Cell::Kind::boolean ? (cell.text == "t" ? "true" : "false") : cell.text;
+  std::string text = cell.kind == Cell::Kind::boolean ? (cell.text == "t" ? "true" : "false") : cell.text;
+  // A spreadsheet runs a text cell that starts with = + - @ as a formula
+  // (CSV injection): a leading apostrophe keeps it text. Numbers stay as they are.
+  if (cell.kind == Cell::Kind::text && !text.empty() && std::string_view("=+-@").find(text[0]) != std::string_view::npos)
+    text.insert(0, 1, '\'');
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string out = "\"";
   for (const char c : text) {

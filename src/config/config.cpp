@@ -203,7 +203,8 @@ void apply_environment(Config& config, const std::map<std::string, std::string>&
     if (const auto it = env.find(p.env); it != env.end()) set_from_text(config, p, it->second);
   }
   for (const auto& [name, value] : env) {
-    if (name.rfind("AL_", 0) != 0 || name.rfind("AL_TEST_", 0) == 0 || known.count(name) != 0) continue;
+    const bool not_a_parameter = name.rfind("AL_TEST_", 0) == 0 || name.rfind("AL_FAILPOINT_", 0) == 0;
+    if (name.rfind("AL_", 0) != 0 || not_a_parameter || known.count(name) != 0) continue;
     config.warnings.push_back("config: ignoring environment variable " + name + ": no parameter has that name");
   }
 }

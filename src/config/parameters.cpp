@@ -69,6 +69,8 @@ const std::vector<Declaration>& process_declarations() {
      "timeout of one callback_url delivery"},
     {"webhook.max_attempts", &Config::webhook_max_attempts, 1, 100, {},
      "deliveries of one job event before the notifier gives up"},
+    {"webhook.secret", &Config::webhook_secret, 0, 0, {},
+     "key of the X-AL-Signature header (sha256=HMAC-SHA256 of the body, hex); empty = unsigned"},
     {"jobs.max_records", &Config::jobs_max_records, 1, 100000000, {},
      "records one submit_job call accepts at most"},
     {"jobs.delete_after", &Config::jobs_delete_after, 0, 0, {},

@@ -12,6 +12,7 @@
 #include "assemblyline/database.hpp"
 #include "assemblyline/error.hpp"
 #include "bus/bus_socket.hpp"
+#include "worker/failpoint.hpp"
 
 namespace al {
 
@@ -115,6 +116,7 @@ bus::Done Executor::handle(const bus::Work& work) {
     spdlog::info("{}: {} not acknowledged (moved on since the claim)", what, items.size() - acked.size());
   }
   if (acked.empty()) return done;
+  failpoint::kill_if_poisoned(m_info.name, acked);
 
   m_ctx->reset_counts();
   try {

@@ -123,4 +123,32 @@ TEST(Fencing, RequeueWorkerRequeuesOnlyThatWorkersItems) {
 }
 
 }  // namespace
+TEST(Fencing, SuspectIsClaimedAloneThenTheRestInOneMessage) {
+  auto conn = job_at_assembly("fence_suspect_alone", 5);
+  const auto first = test::ack(*conn, "assembler", test::claim(*conn, "assembler", "w-dead", 5), "w-dead");
+  ASSERT_EQ(first.size(), 5u);
+  ASSERT_EQ(int_value(*conn, "SELECT al.requeue_worker('w-dead', 5)"), 5);
+
+  // Every one of the five was held by the dead worker: each goes out alone.
+  for (int i = 0; i < 5; ++i) {
+    const auto claimed = test::claim(*conn, "assembler", "w-new", 100);
+    ASSERT_EQ(claimed.size(), 1u) << "claim " << i << ": a suspect must travel alone";
+    EXPECT_EQ(claimed[0].id, first[static_cast<std::size_t>(i)].id) << "suspects in id order";
+  }
+  EXPECT_TRUE(test::claim(*conn, "assembler", "w-new", 100).empty());
+}
+
+TEST(Fencing, TriesCountOneStageOnly) {
+  auto conn = job_at_assembly("fence_tries_per_stage", 2);
+  auto items = test::ack(*conn, "assembler", test::claim(*conn, "assembler"));
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_EQ(int_value(*conn, "SELECT al.requeue_stale('assembler', 0, 5)"), 2);
+  items = test::ack(*conn, "assembler", test::claim(*conn, "assembler"));
+  ASSERT_EQ(items.size(), 1u) << "suspects travel alone";
+  EXPECT_EQ(trn_state(*conn, items[0].id), "231 attempt 1 tries 2");
+  EXPECT_EQ(test::finish(*conn, "assembler", items), 1);
+  EXPECT_EQ(value(*conn, "SELECT tries FROM al.trns WHERE trn_id = " + std::to_string(items[0].id)), "0")
+      << "a finished stage leaves the next one all of its max_attempts";
+}
+
 }  // namespace al

@@ -1,11 +1,16 @@
 // Retention: jobs past delete_after lose their children in bounded steps and
 // keep a tombstone; the default delete_after comes from al.settings; `alctl
 // purge` deletes what is older than it is told.
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
+#include "assemblyline/config.hpp"
 #include "db/line_driver.hpp"
+#include "scheduler/retention.hpp"
 #include "support/line_process.hpp"
 #include "support/test_env.hpp"
 
@@ -162,6 +167,42 @@ TEST(Retention, AlctlPurgeDeletesJobsOlderThanItIsToldAndSaysHowMany) {
   EXPECT_EQ(value(*conn, "SELECT string_agg(state, ',') FROM al.job_overview"), "deleted,deleted");
   EXPECT_EQ(value(*conn, "SELECT deleted_reason FROM al.jobs ORDER BY job_id DESC LIMIT 1"),
             "purged by alctl: older than 1 day");
+}
+
+TEST(Retention, SchedulerRemovesTheArchiveOfDeletedJobsOnlyWhenConfigured) {
+  namespace fs = std::filesystem;
+  const std::string url = test::fresh_database("retention_archive");
+  auto conn = test::connect(url);
+  test::put_template(*conn, "letter");
+  const auto old_job = test::submit(*conn, "letter", records);
+  const auto live_job = test::submit(*conn, "letter", records);
+  test::run_line(*conn);
+  const fs::path archive = fs::path(test::env("AL_TEST_TMP")) / "retention_archive";
+  fs::remove_all(archive);
+  for (const auto job : {old_job, live_job}) {
+    fs::create_directories(archive / std::to_string(job) / "1");
+    std::ofstream(archive / std::to_string(job) / "1" / "document.html") << "<p>archived</p>";
+  }
+  value(*conn, "UPDATE al.jobs SET created_at = now() - interval '100 days' WHERE job_id = " + std::to_string(old_job));
+
+  Config config;
+  config.storage_archive_dir = archive.string();
+  config.storage_purge_archive = false;
+  Retention retention(config);
+  for (int i = 0; i < 5; ++i) retention.step(*conn);
+  ASSERT_EQ(value(*conn, "SELECT deleted_at IS NOT NULL FROM al.jobs WHERE job_id = " + std::to_string(old_job)), "t");
+  EXPECT_TRUE(fs::exists(archive / std::to_string(old_job))) << "storage.purge_archive false keeps the files";
+  EXPECT_EQ(value(*conn, "SELECT archive_removed_at IS NULL FROM al.jobs WHERE job_id = " + std::to_string(old_job)),
+            "t");
+
+  config.storage_purge_archive = true;
+  retention.step(*conn);
+  EXPECT_FALSE(fs::exists(archive / std::to_string(old_job))) << "a deleted job's archive goes with it";
+  EXPECT_TRUE(fs::exists(archive / std::to_string(live_job) / "1" / "document.html")) << "a live job's stays";
+  EXPECT_EQ(value(*conn, "SELECT archive_removed_at IS NOT NULL FROM al.jobs WHERE job_id = " +
+                             std::to_string(old_job)),
+            "t");
+  EXPECT_EQ(value(*conn, "SELECT deleted_at IS NULL FROM al.jobs WHERE job_id = " + std::to_string(live_job)), "t");
 }
 
 }  // namespace

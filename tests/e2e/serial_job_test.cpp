@@ -84,6 +84,8 @@ TEST(SerialJob, TwoHundredRecordsReachCompletionWithEveryOutputInPlace) {
   }
 
   al::test::LineProcesses line("e2e_serial", url);
+  const std::string secret = "e2e webhook secret";
+  line.set("AL_WEBHOOK_SECRET", secret);
   line.start_all();
   const auto started = std::chrono::steady_clock::now();
   const std::string job_id = [&] {
@@ -164,6 +166,15 @@ TEST(SerialJob, TwoHundredRecordsReachCompletionWithEveryOutputInPlace) {
       if (!body.is_discarded() && std::to_string(body.value("job_id", 0L)) == job_id) {
         hooked = true;
         EXPECT_EQ(body.value("errors", -1), want.invalid) << body.dump();
+        // The receiver checks X-AL-Signature as docs/protocol.md tells it to.
+        std::string signature;
+        const auto headers = hit.value("headers", nlohmann::json::object());
+        for (const auto& [name, value] : headers.items()) {
+          std::string lower = name;
+          for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (lower == "x-al-signature") signature = value.get<std::string>();
+        }
+        EXPECT_EQ(signature, "sha256=" + al::hmac_sha256_hex(secret, hit.value("body", ""))) << hit.dump();
       }
     }
     if (!hooked) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "assemblyline/database.hpp"
+#include "assemblyline/digest.hpp"
 #include "assemblyline/http_client.hpp"
 
 namespace al {
@@ -46,9 +47,13 @@ void NotifierStage::idle(StageContext& ctx) {
       continue;
     }
     const int attempts = e[4].as<int>() + 1;
-    const HttpResult result = post_json(url, e[2].as<std::string>(),
-                                        {{"X-AL-Delivery", e[3].as<std::string>()}, {"X-AL-Event", "job_done"}},
-                                        config.webhook_timeout_s);
+    const std::string body = e[2].as<std::string>();
+    // X-AL-Delivery is the same on every try: receivers deduplicate on it.
+    std::vector<std::pair<std::string, std::string>> headers = {{"X-AL-Delivery", e[3].as<std::string>()},
+                                                                {"X-AL-Event", "job_done"}};
+    if (!config.webhook_secret.empty())
+      headers.emplace_back("X-AL-Signature", "sha256=" + hmac_sha256_hex(config.webhook_secret, body));
+    const HttpResult result = post_json(url, body, headers, config.webhook_timeout_s);
     if (result.ok) {
       tx.exec_params("UPDATE al.job_events SET delivered_at = now(), attempts = $2, last_error = NULL "
                      "WHERE event_id = $1",
