@@ -55,3 +55,42 @@ TEST(DeliveryOutcomeUnknown, IntentWithoutOutcomeIsNeverResentAutomatically) {
   for (const auto& [rcpt, k] : counts) EXPECT_EQ(k, 1) << rcpt;
   EXPECT_EQ(query_value(url, "SELECT state FROM al.job_overview WHERE job_id = " + job), "sent");
 }
+
+// The other half of fault 6: only the database connection is lost between
+// "sent" and "recorded" (a PostgreSQL restart or a network cut), the
+// publisher lives on. It still knows what the server said, so after
+// reconnecting it records those outcomes: no "outcome unknown", no manual
+// step, and still one message per recipient.
+TEST(DeliveryOutcomeUnknown, ConnectionLostAfterSendingRecordsTheKnownOutcomesOnReconnect) {
+  const std::string url = al::test::fresh_database("faults_known_outcome");
+  const std::string domain = f::unique("known") + ".example";
+  al::test::LineProcesses line("faults_known_outcome", url);
+  const std::string maildir = line.dir() + "/mail";
+  const int smtp_port = al::test::free_port();
+  auto sink = f::start_smtp_sink(smtp_port, maildir, line.dir() + "/logs/smtp.log", 300);  // 300 ms per message
+  f::put_letter_template(url);
+  f::tune_for_faults(line);
+  line.set("AL_STAGES_PUBLISHER_TIMEOUT_S", "30");  // the slow sink must not look like a dead publisher
+  line.set("AL_SMTP_URL", "smtp://127.0.0.1:" + std::to_string(smtp_port));
+  f::start_line(line);
+  const std::string job = f::submit(url, f::email_records(8, domain));
+
+  // The intents of the chunk are committed and the messages are on their way.
+  ASSERT_TRUE(f::wait_until([&] { return query_value(url, "SELECT count(*) FROM al.deliveries WHERE state = 'intent'") != "0"; }, 30))
+      << line.log_tail();
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND application_name LIKE 'publisher%') t"),
+            "1");
+
+  ASSERT_EQ(al::test::wait_for_value(url, "SELECT jobstatus FROM al.jobs WHERE job_id = " + job, "999", 60), "999")
+      << line.log_tail(30);
+  EXPECT_EQ(query_value(url, "SELECT state FROM al.job_overview WHERE job_id = " + job), "sent");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM al.rcps WHERE job_id = " + job + " AND rcpstatus = 641"), "0");
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM al.deliveries WHERE state = 'sent'"), "8");
+  const auto counts = f::mail_counts(maildir, domain);
+  EXPECT_EQ(counts.size(), 8u);
+  for (const auto& [rcpt, k] : counts) EXPECT_EQ(k, 1) << rcpt << " got " << k << " messages";
+  EXPECT_NE(al::test::run_command("grep -h 'outcomes written after reconnecting' '" + line.dir() + "'/logs/al-publisher*"),
+            "")
+      << "the publisher should say it wrote what it knew";
+}

@@ -92,6 +92,29 @@ std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, con
   return outcomes;
 }
 
+// The outcome of messages handed to the server: deliveries still at intent
+// become sent or failed, and the recipients' mail panels say so.
+void PublisherStage::record_outcomes(pqxx::work& tx, const nlohmann::json& sent, const nlohmann::json& refused) {
+  if (sent.empty() && refused.empty()) return;
+  tx.exec_params(
+      "UPDATE al.deliveries d SET state = 'sent', finished_at = now(), reply = s->>'reply' "
+      "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint AND d.state = 'intent'",
+      sent.dump());
+  tx.exec_params(
+      "UPDATE al.deliveries d SET state = 'failed', finished_at = now(), reply = s->>'reply' "
+      "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint AND d.state = 'intent'",
+      refused.dump());
+  tx.exec_params(
+      "UPDATE al.rcps r SET posted_at = now(), post_status = true, post_error = NULL "
+      "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint AND r.rcpstatus = 411",
+      sent.dump());
+  tx.exec_params(
+      "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), post_status = false, "
+      "  post_error = s->>'reply', error = 'delivery refused: ' || (s->>'reply') "
+      "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint AND r.rcpstatus = 411",
+      refused.dump());
+}
+
 void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id) {
   const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": publish: ";
   std::vector<Mail> todo;
@@ -99,7 +122,21 @@ void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, con
     pqxx::work tx(ctx.db());
     set_actor(tx, ctx);
     if (ctx.lock_owned(tx, {batch}).empty()) return;
-    // Reconcile an earlier attempt that died between intent and outcome.
+    // Reconcile an earlier try that stopped between intent and outcome: this
+    // process still knows what the server said if only the database went
+    // away; anything else may or may not have been sent.
+    if (!m_known.empty()) {
+      nlohmann::json sent = nlohmann::json::array(), refused = nlohmann::json::array();
+      for (const auto& [rcp_id, known] : m_known) {
+        if (known.bch_id != batch.id || known.attempt != batch.attempt) continue;
+        (known.sent ? sent : refused).push_back({{"rcp_id", rcp_id}, {"reply", known.reply}});
+      }
+      record_outcomes(tx, sent, refused);
+      if (!sent.empty() || !refused.empty()) {
+        ctx.log().info("{}{} outcomes written after reconnecting (known to this process, not re-sent)", where,
+                       sent.size() + refused.size());
+      }
+    }
     auto unknown = tx.exec_params(
         "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), post_status = false, "
         "  post_error = 'outcome unknown: the publisher stopped after starting to send (attempt ' || d.attempt || "
@@ -124,6 +161,7 @@ void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, con
     }
     tx.commit();
   }
+  std::erase_if(m_known, [&](const auto& entry) { return entry.second.bch_id == batch.id; });
 
   const std::string envelope_from = mailbox_address(ctx.config().smtp_from);
   for (std::size_t start = 0; start < todo.size(); start += chunk_messages) {
@@ -168,31 +206,24 @@ void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, con
       }
     }
 
+    // Remembered until written: if the database goes away before the commit,
+    // the runtime reconnects and calls process() again, and the reconcile
+    // step records these instead of calling them "outcome unknown".
+    for (const auto& m : sent)
+      m_known[m["rcp_id"].get<std::int64_t>()] = {batch.id, batch.attempt, true, m["reply"].get<std::string>()};
+    for (const auto& m : refused)
+      m_known[m["rcp_id"].get<std::int64_t>()] = {batch.id, batch.attempt, false, m["reply"].get<std::string>()};
     {
       pqxx::work tx(ctx.db());
       set_actor(tx, ctx);
-      tx.exec_params(
-          "UPDATE al.deliveries d SET state = 'sent', finished_at = now(), reply = s->>'reply' "
-          "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint",
-          sent.dump());
-      tx.exec_params(
-          "UPDATE al.deliveries d SET state = 'failed', finished_at = now(), reply = s->>'reply' "
-          "FROM jsonb_array_elements($1::jsonb) s WHERE d.rcp_id = (s->>'rcp_id')::bigint",
-          refused.dump());
+      record_outcomes(tx, sent, refused);
       // Not handed to the server at all: no intent remains, so a later try sends them.
       tx.exec_params("DELETE FROM al.deliveries WHERE rcp_id = ANY($1::bigint[]) AND state = 'intent'",
                      array_literal(unsent));
-      tx.exec_params(
-          "UPDATE al.rcps r SET posted_at = now(), post_status = true, post_error = NULL "
-          "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint",
-          sent.dump());
-      tx.exec_params(
-          "UPDATE al.rcps r SET rcpstatus = 641, status_changed_at = now(), post_status = false, "
-          "  post_error = s->>'reply', error = 'delivery refused: ' || (s->>'reply') "
-          "FROM jsonb_array_elements($1::jsonb) s WHERE r.rcp_id = (s->>'rcp_id')::bigint AND r.rcpstatus = 411",
-          refused.dump());
       tx.commit();
     }
+    for (const auto& m : sent) m_known.erase(m["rcp_id"].get<std::int64_t>());
+    for (const auto& m : refused) m_known.erase(m["rcp_id"].get<std::int64_t>());
 
     if (!transient.empty()) {
       // Defer the batch: back to ready with a not_before; the claim skips it

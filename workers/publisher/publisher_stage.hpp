@@ -8,7 +8,12 @@
 // with exponential backoff (not_before).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "assemblyline/smtp_client.hpp"
 #include "assemblyline/stage.hpp"
@@ -25,10 +30,20 @@ protected:
   std::vector<Outcome> work(StageContext& ctx, pqxx::work& tx, const std::vector<WorkItem>& owned) override;
 
 private:
+  /// What the SMTP server said about one message, until it is in the database.
+  struct KnownOutcome {
+    std::int64_t bch_id = 0;
+    int attempt = 0;
+    bool sent = false;
+    std::string reply;
+  };
+
   void publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id);
+  static void record_outcomes(pqxx::work& tx, const nlohmann::json& sent, const nlohmann::json& refused);
   SmtpClient& smtp(const Config& config);
 
   std::unique_ptr<SmtpClient> m_smtp;  // kept across batches: the connection is reused
+  std::map<std::int64_t, KnownOutcome> m_known;  // rcp_id → outcome not yet written
 };
 
 }  // namespace al
