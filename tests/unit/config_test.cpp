@@ -58,7 +58,7 @@ TEST(Config, EmptyPathGivesTheDeclaredDefaults) {
   for (const auto& stage : al::stage_names()) {
     const al::StageConfig& s = config.stage(stage);
     EXPECT_TRUE(s.enabled) << stage;
-    EXPECT_EQ(s.workers, 1) << stage;
+    EXPECT_EQ(s.workers, stage == "identifier" || stage == "notifier" ? 1 : 2) << stage;
     EXPECT_EQ(s.batch_size, 500) << stage;
     EXPECT_EQ(s.timeout_s, 60) << stage;
     EXPECT_EQ(s.max_attempts, 5) << stage;
@@ -109,7 +109,8 @@ TEST(Config, ParametersListEveryKeyWithItsEnvironmentName) {
       for (const char c : stage + "_" + field) env += static_cast<char>(std::toupper(c));
       EXPECT_EQ(by_key[key].env, env) << key;
     }
-  EXPECT_EQ(by_key["stages.publisher.workers"].default_value, "1");
+  EXPECT_EQ(by_key["stages.publisher.workers"].default_value, "2");
+  EXPECT_EQ(by_key["stages.notifier.workers"].default_value, "1");
   EXPECT_EQ(by_key["stages.publisher.workers"].type, "int");
   EXPECT_EQ(by_key["stages.notifier.enabled"].default_value, "true");
   EXPECT_EQ(by_key["stages.notifier.enabled"].type, "bool");
