@@ -15,6 +15,7 @@
 #include "assemblyline/bus_protocol.hpp"
 #include "assemblyline/config.hpp"
 #include "bus/bus_socket.hpp"
+#include "support/line_process.hpp"
 #include "support/test_env.hpp"
 
 namespace al {
@@ -22,9 +23,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string free_endpoint(int offset) {
-  return "tcp://127.0.0.1:" + std::to_string(21000 + (::getpid() * 7 + offset) % 20000);
-}
+// A port the kernel just handed out: one derived from the pid could be taken
+// by any other process and made the bind (and the test) fail now and then.
+std::string free_endpoint(int /*offset*/) { return "tcp://127.0.0.1:" + std::to_string(test::free_port()); }
 
 Config test_config(const std::string& url, const std::string& endpoint) {
   return load_config("", {{"AL_DATABASE_URL", url},

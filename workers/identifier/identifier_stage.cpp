@@ -1,6 +1,10 @@
 #include "identifier/identifier_stage.hpp"
 
+#include <memory>
+#include <optional>
+
 #include <nlohmann/json.hpp>
+#include <pqxx/stream_to>
 
 #include "assemblyline/error.hpp"
 #include "assemblyline/record_source.hpp"
@@ -10,116 +14,197 @@ namespace al {
 
 namespace {
 
-// Records go to the database in chunks: one INSERT (and one run of the
-// statement triggers) per chunk, so memory stays bounded for any job size.
-constexpr std::size_t chunk_records = 2000;
+// Records per transaction: big enough that COPY and the statement triggers
+// run rarely, small enough that progress shows and memory stays small.
+constexpr long chunk_records = 2000;
 
-class TrnsWriter {
-public:
-  TrnsWriter(pqxx::work& tx, std::int64_t job_id) : m_tx(tx), m_job_id(job_id) {}
-
-  void add(long seq, const nlohmann::json& data, const std::string& problem) {
-    nlohmann::json row = {{"seq", seq}, {"data", data}};
-    if (!problem.empty()) row["error"] = "record " + std::to_string(seq) + ": " + problem;
-    m_rows.push_back(std::move(row));
-    ++m_count;
-    if (!problem.empty()) ++m_invalid;
-    if (m_rows.size() >= chunk_records) flush();
-  }
-
-  void flush() {
-    if (m_rows.empty()) return;
-    m_tx.exec_params(
-        "INSERT INTO al.trns (job_id, seq, trnstatus, error, data) "
-        "SELECT $1, (e->>'seq')::int, CASE WHEN e ? 'error' THEN 241 ELSE 211 END, e->>'error', e->'data' "
-        "FROM jsonb_array_elements($2::jsonb) e",
-        m_job_id, m_rows.dump());
-    m_rows = nlohmann::json::array();
-  }
-
-  [[nodiscard]] long count() const { return m_count; }
-  [[nodiscard]] long invalid() const { return m_invalid; }
-
-private:
-  pqxx::work& m_tx;
-  std::int64_t m_job_id;
-  nlohmann::json m_rows = nlohmann::json::array();
-  long m_count = 0;
-  long m_invalid = 0;
+// One record read from the job's input: its JSON text, or why it is invalid.
+struct Record {
+  std::string json;     ///< the record as a JSON object
+  std::string problem;  ///< "" for a valid record
 };
 
-std::string size_problem(const std::string& text, std::size_t max_bytes) {
-  if (text.size() <= max_bytes) return "";
-  return "the record is " + std::to_string(text.size()) + " bytes, over the limit of " + std::to_string(max_bytes) +
+std::string size_problem(std::size_t bytes, std::size_t max_bytes) {
+  if (bytes <= max_bytes) return "";
+  return "the record is " + std::to_string(bytes) + " bytes, over the limit of " + std::to_string(max_bytes) +
          " (al.settings max_record_bytes)";
+}
+
+// Where a job's records come from, read a chunk at a time.
+class RecordInput {
+public:
+  virtual ~RecordInput() = default;
+  /// Appends up to `n` records to `out`; false once the input is exhausted.
+  /// Called outside any transaction: a slow file must not hold the job's
+  /// row lock, which every roll-up of the job's records needs.
+  virtual bool read(pqxx::connection& db, long n, std::vector<Record>& out) = 0;
+  /// Called once the job is done with, in a transaction of its own.
+  virtual void close(pqxx::work& /*tx*/) {}
+};
+
+// Records of al.jobs.records: a cursor WITH HOLD expands the array once and
+// survives the commits between chunks.
+class InlineRecords : public RecordInput {
+public:
+  InlineRecords(pqxx::work& tx, std::int64_t job_id, long resume, std::vector<std::string> required,
+                std::size_t max_bytes)
+      : m_required(std::move(required)), m_max_bytes(max_bytes) {
+    tx.exec("CLOSE ALL");  // a cursor left by an interrupted try on this connection
+    tx.exec("DECLARE al_records NO SCROLL CURSOR WITH HOLD FOR "
+            "SELECT e.rec::text FROM al.jobs j, jsonb_array_elements(j.records) WITH ORDINALITY AS e(rec, ord) "
+            "WHERE j.job_id = " + std::to_string(job_id) + " AND e.ord > " + std::to_string(resume) +
+            " ORDER BY e.ord");
+  }
+
+  bool read(pqxx::connection& db, long n, std::vector<Record>& out) override {
+    pqxx::work tx(db);
+    const auto rows = tx.exec("FETCH " + std::to_string(n) + " FROM al_records");
+    tx.commit();
+    for (const auto& row : rows) {
+      Record r{row[0].as<std::string>(), ""};
+      r.problem = size_problem(r.json.size(), m_max_bytes);
+      auto data = nlohmann::json::parse(r.json);
+      if (r.problem.empty()) r.problem = record_problem(data, m_required);
+      if (!data.is_object()) r.json = nlohmann::json{{"value", std::move(data)}}.dump();
+      out.push_back(std::move(r));
+    }
+    return static_cast<long>(rows.size()) == n;
+  }
+
+  void close(pqxx::work& tx) override { tx.exec("CLOSE al_records"); }
+
+private:
+  std::vector<std::string> m_required;
+  std::size_t m_max_bytes;
+};
+
+// Records of a CSV or JSONL file, streamed; a resumed try skips the records
+// committed before.
+class FileRecords : public RecordInput {
+public:
+  FileRecords(std::unique_ptr<RecordSource> source, long resume, std::vector<std::string> required,
+              std::size_t max_bytes)
+      : m_source(std::move(source)), m_required(std::move(required)), m_max_bytes(max_bytes) {
+    SourceRecord skipped;
+    for (long i = 0; i < resume && m_source->next(skipped); ++i) {
+    }
+  }
+
+  bool read(pqxx::connection& /*db*/, long n, std::vector<Record>& out) override {
+    SourceRecord record;
+    for (long i = 0; i < n; ++i) {
+      if (!m_source->next(record)) return false;
+      Record r{record.data.dump(), record.problem};
+      if (r.problem.empty()) r.problem = size_problem(r.json.size(), m_max_bytes);
+      if (r.problem.empty()) r.problem = record_problem(record.data, m_required);
+      out.push_back(std::move(r));
+    }
+    return true;
+  }
+
+private:
+  std::unique_ptr<RecordSource> m_source;
+  std::vector<std::string> m_required;
+  std::size_t m_max_bytes;
+};
+
+void set_actor(pqxx::work& tx, const StageContext& ctx) {
+  tx.exec_params("SELECT set_config('al.actor', $1, true)", ctx.worker_name());
 }
 
 }  // namespace
 
-std::vector<Outcome> IdentifierStage::work(StageContext& ctx, pqxx::work& tx, const std::vector<WorkItem>& owned) {
-  std::vector<Outcome> outcomes;
-  outcomes.reserve(owned.size());
-  for (const auto& job : owned) outcomes.push_back(identify(ctx, tx, job));
-  return outcomes;
+void IdentifierStage::process(StageContext& ctx, const std::vector<WorkItem>& acked) {
+  for (const auto& job : acked) identify(ctx, job);
 }
 
-Outcome IdentifierStage::identify(StageContext& ctx, pqxx::work& tx, const WorkItem& job) {
+std::vector<Outcome> IdentifierStage::work(StageContext&, pqxx::work&, const std::vector<WorkItem>&) {
+  throw Error("identifier: work() is not used; process() identifies chunk by chunk");
+}
+
+void IdentifierStage::identify(StageContext& ctx, const WorkItem& job) {
   const std::string where = "job " + std::to_string(job.id) + ": identify: ";
-  auto info = tx.exec_params(
-      "SELECT j.records IS NOT NULL, coalesce(j.input_path, ''), coalesce(j.input_format, ''), "
-      "       t.name IS NOT NULL, coalesce(array_to_json(t.required_fields)::text, '[]'), "
-      "       al.setting('max_record_bytes')::int, j.template "
-      "FROM al.jobs j LEFT JOIN al.templates t ON t.name = j.template AND t.version = j.template_version "
-      "WHERE j.job_id = $1",
-      job.id);
-  if (info.empty()) return {job.id, job.attempt, false, where + "job row vanished"};
-  const auto& row = info[0];
-  if (!row[3].as<bool>()) {
-    return {job.id, job.attempt, false, where + "unknown template '" + row[6].as<std::string>() + "'"};
-  }
-  const auto required = nlohmann::json::parse(row[4].as<std::string>()).get<std::vector<std::string>>();
-  const auto max_bytes = static_cast<std::size_t>(row[5].as<int>());
-
-  // Nothing of this job may exist yet: the whole identification is one
-  // transaction, so a crash leaves no partial set of records behind.
-  tx.exec_params("DELETE FROM al.trns WHERE job_id = $1", job.id);
-
-  TrnsWriter writer(tx, job.id);
-  if (row[0].as<bool>()) {
-    auto records = tx.exec_params(
-        "SELECT e.rec::text FROM al.jobs j, jsonb_array_elements(j.records) WITH ORDINALITY AS e(rec, ord) "
-        "WHERE j.job_id = $1 ORDER BY e.ord",
+  std::unique_ptr<RecordInput> input;
+  long seq = 0;  // records of the job committed so far
+  {
+    pqxx::work tx(ctx.db());
+    set_actor(tx, ctx);
+    if (ctx.lock_owned(tx, {job}).empty()) return;
+    auto info = tx.exec_params(
+        "SELECT j.records IS NOT NULL, coalesce(j.input_path, ''), coalesce(j.input_format, ''), "
+        "       t.name IS NOT NULL, coalesce(array_to_json(t.required_fields)::text, '[]'), "
+        "       al.setting('max_record_bytes')::int, j.template, "
+        "       (SELECT coalesce(max(seq), 0) FROM al.trns WHERE job_id = j.job_id) "
+        "FROM al.jobs j LEFT JOIN al.templates t ON t.name = j.template AND t.version = j.template_version "
+        "WHERE j.job_id = $1",
         job.id);
-    long seq = 0;
-    for (const auto& r : records) {
-      const std::string text = r[0].as<std::string>();
-      std::string problem = size_problem(text, max_bytes);
-      nlohmann::json data = nlohmann::json::parse(text);
-      if (problem.empty()) problem = record_problem(data, required);
-      if (!data.is_object()) data = nlohmann::json{{"value", std::move(data)}};
-      writer.add(++seq, data, problem);
+    const auto& row = info[0];
+    std::string problem;
+    if (!row[3].as<bool>()) problem = "unknown template '" + row[6].as<std::string>() + "'";
+    const auto required = nlohmann::json::parse(row[4].as<std::string>()).get<std::vector<std::string>>();
+    const auto max_bytes = static_cast<std::size_t>(row[5].as<int>());
+    seq = row[7].as<long>();
+    if (problem.empty()) {
+      if (row[0].as<bool>()) {
+        input = std::make_unique<InlineRecords>(tx, job.id, seq, required, max_bytes);
+      } else {
+        try {
+          input = std::make_unique<FileRecords>(open_record_file(row[1].as<std::string>(), row[2].as<std::string>()),
+                                                seq, required, max_bytes);
+        } catch (const Error& e) {
+          problem = e.what();
+        }
+      }
     }
-  } else {
-    std::unique_ptr<RecordSource> source;
-    try {
-      source = open_record_file(row[1].as<std::string>(), row[2].as<std::string>());
-    } catch (const Error& e) {
-      return {job.id, job.attempt, false, where + e.what()};
+    if (!problem.empty()) {
+      ctx.finish(tx, {{job.id, job.attempt, false, where + problem}});
+      tx.commit();
+      ctx.log().warn("{}{}", where, problem);
+      return;
     }
-    SourceRecord record;
-    long seq = 0;
-    while (source->next(record)) {
-      std::string problem = record.problem;
-      if (problem.empty()) problem = size_problem(record.data.dump(), max_bytes);
-      if (problem.empty()) problem = record_problem(record.data, required);
-      writer.add(++seq, record.data, problem);
-    }
-    if (seq == 0) return {job.id, job.attempt, false, where + "the input file holds no records"};
+    tx.commit();
+    if (seq > 0) ctx.log().info("{}resuming after the {} records committed by an earlier try", where, seq);
   }
-  writer.flush();
-  tx.exec_params("UPDATE al.jobs SET n_records = $2 WHERE job_id = $1", job.id, writer.count());
-  ctx.log().info("job {}: identified {} records ({} invalid)", job.id, writer.count(), writer.invalid());
-  return {job.id, job.attempt, true, ""};
+
+  long invalid = 0;
+  const long resumed = seq;
+  for (bool more = true; more;) {
+    std::vector<Record> chunk;
+    chunk.reserve(static_cast<std::size_t>(chunk_records));
+    more = input->read(ctx.db(), chunk_records, chunk);
+    pqxx::work tx(ctx.db());
+    set_actor(tx, ctx);
+    if (ctx.lock_owned(tx, {job}).empty()) return;  // cancelled or timed out meanwhile
+    if (!chunk.empty()) {
+      pqxx::stream_to copy(tx, "al.trns", std::vector<std::string>{"job_id", "seq", "trnstatus", "error", "data"});
+      for (const auto& r : chunk) {
+        ++seq;
+        if (r.problem.empty()) {
+          copy << std::make_tuple(job.id, seq, 211, nullptr, r.json);
+        } else {
+          ++invalid;
+          copy << std::make_tuple(job.id, seq, 241, "record " + std::to_string(seq) + ": " + r.problem, r.json);
+        }
+      }
+      copy.complete();
+    }
+    // Progress for the overview, and a renewed lease: status_changed_at is
+    // what the stage timeout measures, and a file of a million records takes
+    // longer to read than that.
+    tx.exec_params("UPDATE al.jobs SET n_records = $2, status_changed_at = now() WHERE job_id = $1", job.id, seq);
+    if (!more) {
+      input->close(tx);
+      if (seq == 0) {
+        ctx.finish(tx, {{job.id, job.attempt, false, where + "the input file holds no records"}});
+      } else {
+        ctx.finish(tx, {{job.id, job.attempt, true, ""}});
+      }
+    }
+    tx.commit();
+    if (more) ctx.log().debug("{}{} records so far", where, seq);
+  }
+  ctx.log().info("job {}: identified {} records ({} invalid{})", job.id, seq, invalid,
+                 resumed > 0 ? ", " + std::to_string(resumed) + " of them by an earlier try" : "");
 }
 
 }  // namespace al
