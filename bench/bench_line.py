@@ -69,7 +69,7 @@ class Line:
                                      start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
-            if self.psql("SELECT count(*) FROM al.workers") == "7":
+            if self.psql("SELECT count(DISTINCT stage) FROM al.workers") == "7":
                 return self
             time.sleep(0.2)
         raise SystemExit(f"bench: the line did not come up; see {self.dir}/line.log")
@@ -144,3 +144,31 @@ def write_result(kind, result):
         json.dump(result, f, indent=2)
         f.write("\n")
     return path
+
+
+def load_harness(name):
+    """Imports one of the bench/ scripts (which have no .py suffix) as a module,
+    so another harness can call its functions and measure exactly as it does."""
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(ROOT, "bench", name)
+    loader = importlib.machinery.SourceFileLoader(f"bench_{name}", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def peak_rss_by_program(readings):
+    """{"al-scheduler[123]": {...}} -> {"al-scheduler": peak MB}; a program that
+    runs in several processes keeps its largest."""
+    peaks = {}
+    for key, r in readings.items():
+        name = key.rsplit("[", 1)[0]
+        peaks[name] = max(peaks.get(name, 0), r["peak_rss_mb"])
+    return peaks
+
+
+def load_average():
+    """1-, 5- and 15-minute load averages, to tell a busy machine's figures apart."""
+    return [round(x, 2) for x in os.getloadavg()]
