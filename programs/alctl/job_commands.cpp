@@ -251,6 +251,7 @@ std::string report(const std::string& verb, const std::string& value) {
   if (verb == "cancel") return "cancelled (" + items + ")";
   if (verb == "hold") return "on hold";
   if (verb == "release") return "released";
+  if (verb == "close") return value;  // "closed" or "already closed"
   return verb + ": " + value;
 }
 
@@ -365,6 +366,8 @@ void add_job_commands(CLI::App& app, Context& ctx) {
   }
   add_steer_command(app, ctx, "hold", "stop the job's items from being claimed", "SELECT al.hold_job($1)");
   add_steer_command(app, ctx, "release", "let a held (or plainly inserted) job go on", "SELECT al.release_job($1)");
+  add_steer_command(app, ctx, "close", "close a job that has come to rest: it can never change again",
+                    "SELECT al.close_job($1)");
 }
 
 }  // namespace alctl
