@@ -81,3 +81,41 @@ TEST(SmtpOutage, PermanentRefusalFailsThatRecipientOnlyWithTheServersReply) {
   std::printf("[ figures  ] smtp 550: post_error '%s'\n",
               query_value(url, "SELECT post_error FROM al.rcps WHERE job_id = " + job + " AND rcpstatus = 641 LIMIT 1").c_str());
 }
+
+// Seed serial-correspondence-de.txt: running the action again only considers
+// recipients the e-mail has not been sent to yet. After three refusals the
+// server accepts everyone; alctl retry sends exactly those three, and nobody
+// gets a second copy.
+TEST(SmtpOutage, RetryAfterRefusalsSendsOnlyToThoseNotYetSent) {
+  const std::string url = al::test::fresh_database("faults_smtp_resend");
+  const std::string domain = f::unique("smtp-resend") + ".example";
+  al::test::LineProcesses line("faults_smtp_resend", url);
+  const std::string maildir = line.dir() + "/mail";
+  const int smtp_port = al::test::free_port();
+  auto sink = f::start_smtp_sink(smtp_port, maildir, line.dir() + "/logs/smtp.log", 0, "reject");
+  f::put_letter_template(url);
+  f::tune_for_faults(line);
+  line.set("AL_SMTP_URL", "smtp://127.0.0.1:" + std::to_string(smtp_port));
+  f::start_line(line);
+  auto records = f::email_records(12, domain);
+  for (int i : {2, 7, 11}) records[i - 1]["recipients"][0]["address"] = "reject" + std::to_string(i) + "@" + domain;
+  const std::string job = f::submit(url, records);
+  ASSERT_EQ(al::test::wait_for_value(url, "SELECT jobstatus FROM al.jobs WHERE job_id = " + job, "999", 60), "999")
+      << line.log_tail(30);
+  ASSERT_EQ(f::mail_counts(maildir, domain).size(), 9u);
+
+  sink.reset();  // the same port, now accepting everyone
+  sink = f::start_smtp_sink(smtp_port, maildir, line.dir() + "/logs/smtp2.log");
+  const std::string alctl = "AL_DATABASE_URL='" + url + "' " + AL_BIN_DIR + "/alctl";
+  EXPECT_EQ(al::test::run_command(alctl + " retry " + job + " 2>&1"), "job " + job + ": 3 items put back to ready\n");
+  ASSERT_EQ(al::test::wait_for_value(url, "SELECT state FROM al.job_overview WHERE job_id = " + job,
+                                     "closed (automatically)", 60),
+            "closed (automatically)")
+      << line.log_tail(30);
+  const auto counts = f::mail_counts(maildir, domain);
+  EXPECT_EQ(counts.size(), 12u);
+  for (const auto& [rcpt, k] : counts) EXPECT_EQ(k, 1) << rcpt << " got " << k << " messages";
+  EXPECT_EQ(query_value(url, "SELECT count(*) FROM al.deliveries d JOIN al.rcps r USING (rcp_id) "
+                             "WHERE r.job_id = " + job + " AND d.state = 'sent'"),
+            "12");
+}
