@@ -41,6 +41,7 @@ struct Config {
   bool storage_purge_archive = false;  ///< retention removes archive_dir/<job_id> of deleted jobs
   std::string smtp_url = "smtp://127.0.0.1:2525";
   std::string smtp_from = "Assembly Line <assemblyline@localhost>";
+  std::string smtp_reply_to;  ///< Reply-To of e-mails whose template names none; empty = no header
   int smtp_rate_per_minute = 0;  ///< 0 = unlimited
   int smtp_timeout_s = 30;
   int webhook_timeout_s = 10;

@@ -13,8 +13,9 @@ namespace alctl {
 namespace {
 
 struct TemplateAdd {
-  std::string name, file, subject;
+  std::string name, file, subject, sort_field, reply_to;
   std::vector<std::string> required;
+  bool attach_pdf = false;
 };
 
 std::string read_file(const std::string& path) {
@@ -30,9 +31,10 @@ int template_add(Context& ctx, const TemplateAdd& args) {
   std::string version;
   with_subject("template " + args.name, [&] {
     pqxx::work tx(ctx.db());
-    version = tx.exec_params("SELECT al.put_template($1, $2, $3, $4::text[])", args.name, body,
-                             args.subject.empty() ? nullptr : args.subject.c_str(),
-                             al::text_array_literal(args.required))[0][0]
+    const auto nullable = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+    version = tx.exec_params("SELECT al.put_template($1, $2, $3, $4::text[], $5, $6, $7)", args.name, body,
+                             nullable(args.subject), al::text_array_literal(args.required), nullable(args.sort_field),
+                             args.attach_pdf, nullable(args.reply_to))[0][0]
                   .c_str();
     tx.commit();
   });
@@ -49,7 +51,8 @@ int template_add(Context& ctx, const TemplateAdd& args) {
 int template_list(Context& ctx) {
   pqxx::work tx(ctx.db());
   const auto result = tx.exec(
-      "SELECT DISTINCT ON (name) name, version, subject, array_to_string(required_fields, ',') AS required_fields, created_at, created_by "
+      "SELECT DISTINCT ON (name) name, version, subject, array_to_string(required_fields, ',') AS required_fields, "
+      "       attach_pdf, reply_to, created_at, created_by "
       "FROM al.templates ORDER BY name, version DESC");
   Table::from_result(result).print(std::cout, ctx.format());
   return 0;
@@ -57,7 +60,8 @@ int template_list(Context& ctx) {
 
 int template_show(Context& ctx, const std::string& name, int version) {
   pqxx::work tx(ctx.db());
-  const std::string columns = "name, version, subject, array_to_string(required_fields, ',') AS required_fields, sort_field, created_at, created_by";
+  const std::string columns = "name, version, subject, array_to_string(required_fields, ',') AS required_fields, "
+                              "sort_field, attach_pdf, reply_to, created_at, created_by";
   const auto result = tx.exec_params("SELECT " + columns + ", body FROM al.templates "
                                      "WHERE name = $1 AND ($2 = 0 OR version = $2) ORDER BY version DESC LIMIT 1",
                                      name, version);
@@ -89,6 +93,9 @@ void add_template_commands(CLI::App& app, Context& ctx) {
   add->add_option("FILE", args->file, "Mustache template file")->required()->check(CLI::ExistingFile);
   add->add_option("--subject", args->subject, "e-mail subject (itself a Mustache template)");
   add->add_option("--required", args->required, "fields every record must have (comma-separated)")->delimiter(',');
+  add->add_option("--sort-field", args->sort_field, "record field that orders print batches (e.g. zip)");
+  add->add_flag("--attach-pdf", args->attach_pdf, "e-mails carry the document as a PDF attachment");
+  add->add_option("--reply-to", args->reply_to, "Reply-To of its e-mails (default: smtp.reply_to)");
   on_run(add, ctx, [&ctx, args] { return template_add(ctx, *args); });
 
   on_run(group->add_subcommand("list", "every template with its newest version"), ctx,

@@ -66,6 +66,8 @@ const std::vector<Declaration>& process_declarations() {
      "SMTP server for the e-mail channel (smtp:// or smtps://)"},
     {"smtp.from", &Config::smtp_from, 0, 0, {},
      "From header and envelope sender of e-mail publications"},
+    {"smtp.reply_to", &Config::smtp_reply_to, 0, 0, {},
+     "Reply-To of e-mails whose template names none; empty = no Reply-To"},
     {"smtp.rate_per_minute", &Config::smtp_rate_per_minute, 0, 1000000, {},
      "messages per minute the publisher sends at most; 0 = unlimited"},
     {"smtp.timeout_s", &Config::smtp_timeout_s, 1, 3600, {},

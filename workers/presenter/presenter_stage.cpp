@@ -44,7 +44,8 @@ std::vector<Outcome> PresenterStage::work(StageContext& ctx, pqxx::work& tx, con
 
 Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const WorkItem& batch) {
   auto head = tx.exec_params(
-      "SELECT b.job_id, b.channel, coalesce(tp.subject, ''), coalesce(tp.sort_field, ''), j.template "
+      "SELECT b.job_id, b.channel, coalesce(tp.subject, ''), coalesce(tp.sort_field, ''), j.template, "
+      "       coalesce(tp.attach_pdf, false), coalesce(tp.reply_to, '') "
       "FROM al.bchs b JOIN al.jobs j ON j.job_id = b.job_id "
       "LEFT JOIN al.templates tp ON tp.name = j.template AND tp.version = j.template_version "
       "WHERE b.bch_id = $1",
@@ -53,6 +54,9 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
   const std::string channel = head[0][1].as<std::string>();
   const std::string subject_template = head[0][2].as<std::string>();
   const std::string template_name = head[0][4].as<std::string>();
+  const bool attach_pdf = head[0][5].as<bool>();
+  const std::string reply_to = head[0][6].as<std::string>().empty() ? ctx.config().smtp_reply_to
+                                                                     : head[0][6].as<std::string>();
   const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": present: ";
 
   auto recipients = tx.exec_params(
@@ -89,7 +93,13 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
         message.from = ctx.config().smtp_from;
         message.to = address;
         message.subject = subject_template.empty() ? template_name : render_template(subject_template, data);
+        message.reply_to = reply_to;
         message.html = html;
+        if (attach_pdf) {
+          // The document as a letter of its own, addressed to the e-mail address.
+          PrintStreamResult pdf = build_print_stream({{address, html_to_text(html), "Job " + job_id + " / " + record}});
+          message.attachments.push_back({template_name + ".pdf", "application/pdf", std::move(pdf.pdf)});
+        }
         publications.push_back({rcp_id, "email", address, build_mime(message, now)});
       } catch (const std::exception& e) {
         failures.push_back({{"rcp_id", rcp_id}, {"error", where + record + ": " + e.what()}});
