@@ -43,6 +43,8 @@ struct Config {
   std::string smtp_from = "Assembly Line <assemblyline@localhost>";
   std::string smtp_reply_to;  ///< Reply-To of e-mails whose template names none; empty = no header
   int smtp_rate_per_minute = 0;  ///< 0 = unlimited
+  bool print_duplex = false;     ///< each letter starts on the front of a new sheet
+  int print_max_pages = 0;       ///< pages per print stream at most (whole letters); 0 = one stream per batch
   int smtp_timeout_s = 30;
   int webhook_timeout_s = 10;
   int webhook_max_attempts = 8;

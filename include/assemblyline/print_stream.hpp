@@ -40,6 +40,7 @@ struct PrintStreamResult {
   std::string pdf{};  ///< the PDF bytes; identical input gives identical bytes
   int pages = 0;      ///< pages in the PDF, padding pages included
   int sheets = 0;     ///< paper sheets needed (pages, or half of them in duplex)
+  std::vector<int> letter_pages{};  ///< pages of each letter, padding included, in input order
 };
 
 /// Lays out and renders `letters` in order. Throws al::Error (not retryable)

@@ -343,6 +343,7 @@ PrintStreamResult build_print_stream(std::vector<PrintLetter> const& letters, Pr
     }
     result.pages += pages;
     result.sheets += opts.duplex ? pages / 2 : pages;
+    result.letter_pages.push_back(pages);
     check(errors, where);
   }
 

@@ -40,7 +40,9 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
       std::filesystem::path(ctx.config().storage_archive_dir) / job_id / std::to_string(batch.id);
 
   auto pubs = tx.exec_params(
-      "SELECT pub_id, rcp_id, kind, content, sha256, bytes FROM al.pubs WHERE bch_id = $1 ORDER BY pub_id", batch.id);
+      "SELECT pub_id, rcp_id, kind, content, sha256, bytes, array_to_json(stream_rcps)::text FROM al.pubs "
+      "WHERE bch_id = $1 ORDER BY pub_id",
+      batch.id);
   nlohmann::json manifest = {{"job_id", std::stoll(job_id)}, {"bch_id", batch.id}, {"publications", nlohmann::json::array()}};
   // The archive panels to write: a recipient's own publication, and print
   // streams, whose numbers go to every recipient of the batch.
@@ -54,16 +56,17 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
     const std::string bytes = content.str();
     const std::string doc_number = "AL-" + job_id + "-" + std::to_string(pub_id);
     const std::string checksum = sha256_hex(bytes);
+    // Whose document this is: the recipient's own, or the letters of a print stream.
     nlohmann::json rcp_ids = nlohmann::json::array();
     if (!pub[1].is_null()) rcp_ids.push_back(pub[1].as<std::int64_t>());
+    if (!pub[6].is_null()) rcp_ids = nlohmann::json::parse(pub[6].as<std::string>());
 
     if (checksum != pub[4].as<std::string>()) {
       const std::string error = where + "publication " + std::to_string(pub_id) + " is corrupt: sha256 " + checksum +
                                 " differs from " + pub[4].as<std::string>();
-      if (pub[1].is_null()) {
-        failed_streams.push_back(error);
-      } else {
-        failed_rcps.push_back(pub[1].as<std::int64_t>());
+      if (rcp_ids.empty()) failed_streams.push_back(error);  // a stream of before sql/013: all of the batch
+      for (const auto& id : rcp_ids) {
+        failed_rcps.push_back(id.get<std::int64_t>());
         failed_errors.push_back(error);
       }
       continue;
@@ -73,10 +76,9 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
     manifest["publications"].push_back({{"pub_id", pub_id}, {"kind", kind}, {"file", file},
                                         {"sha256", checksum}, {"bytes", bytes.size()}, {"doc_number", doc_number},
                                         {"rcp_ids", rcp_ids}});
-    if (pub[1].is_null()) {
-      stream_numbers.push_back(doc_number);
-    } else {
-      archived_rcps.push_back(pub[1].as<std::int64_t>());
+    if (rcp_ids.empty()) stream_numbers.push_back(doc_number);  // a stream of before sql/013: all of the batch
+    for (const auto& id : rcp_ids) {
+      archived_rcps.push_back(id.get<std::int64_t>());
       archived_numbers.push_back(doc_number);
     }
   }

@@ -26,13 +26,32 @@ std::string to_hex(const std::string& bytes) {
 }
 
 struct Publication {
-  std::int64_t rcp_id = 0;  // 0: the batch's print stream
+  std::int64_t rcp_id = 0;  // 0: a print stream of the batch
   std::string kind;
   std::string path;
   std::string bytes;
   int pages = 0;
   int sheets = 0;
+  std::vector<std::int64_t> stream_rcps{};  // a print stream's recipients, in print order
 };
+
+// Whole letters into groups of at most `max_pages` pages (0: one group); a
+// letter longer than that gets a group of its own. Returns [begin, end) pairs.
+std::vector<std::pair<std::size_t, std::size_t>> split_by_pages(const std::vector<int>& letter_pages, int max_pages) {
+  std::vector<std::pair<std::size_t, std::size_t>> groups;
+  std::size_t begin = 0;
+  int pages = 0;
+  for (std::size_t i = 0; i < letter_pages.size(); ++i) {
+    if (max_pages > 0 && i > begin && pages + letter_pages[i] > max_pages) {
+      groups.emplace_back(begin, i);
+      begin = i;
+      pages = 0;
+    }
+    pages += letter_pages[i];
+  }
+  if (begin < letter_pages.size()) groups.emplace_back(begin, letter_pages.size());
+  return groups;
+}
 
 }  // namespace
 
@@ -72,6 +91,7 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
   std::vector<Publication> publications;
   nlohmann::json failures = nlohmann::json::array();
   std::vector<PrintLetter> letters;
+  std::vector<std::int64_t> letter_rcps;  // parallel to letters
   const std::time_t now = std::time(nullptr);
   for (const auto& r : recipients) {
     const auto rcp_id = r[0].as<std::int64_t>();
@@ -84,6 +104,7 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
     const std::string html = r[4].as<std::string>();
     if (channel == "print") {
       letters.push_back({address, html_to_text(html), "Job " + job_id + " / " + record});
+      letter_rcps.push_back(rcp_id);
     } else if (channel == "file") {
       publications.push_back({rcp_id, "file", address, html});
     } else {
@@ -108,10 +129,25 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
   }
   if (!letters.empty()) {
     try {
-      PrintStreamResult stream = build_print_stream(letters);
-      publications.push_back({0, "print_stream", "", std::move(stream.pdf), stream.pages, stream.sheets});
-      tx.exec_params("UPDATE al.bchs SET pages = $2, sheets = $3 WHERE bch_id = $1", batch.id, stream.pages,
-                     stream.sheets);
+      PrintOptions options;
+      options.duplex = ctx.config().print_duplex;
+      PrintStreamResult whole = build_print_stream(letters, options);
+      const auto groups = split_by_pages(whole.letter_pages, ctx.config().print_max_pages);
+      for (const auto& [begin, end] : groups) {
+        const auto from = static_cast<std::ptrdiff_t>(begin), to = static_cast<std::ptrdiff_t>(end);
+        PrintStreamResult stream = groups.size() == 1 ? std::move(whole)
+                                                      : build_print_stream({letters.begin() + from, letters.begin() + to},
+                                                                           options);
+        publications.push_back({0, "print_stream", "", std::move(stream.pdf), stream.pages, stream.sheets,
+                                {letter_rcps.begin() + from, letter_rcps.begin() + to}});
+      }
+      int pages = 0, sheets = 0;
+      for (const auto& p : publications) {
+        if (p.kind != "print_stream") continue;
+        pages += p.pages;
+        sheets += p.sheets;
+      }
+      tx.exec_params("UPDATE al.bchs SET pages = $2, sheets = $3 WHERE bch_id = $1", batch.id, pages, sheets);
     } catch (const std::exception& e) {
       return {batch.id, batch.attempt, false, where + "print stream: " + e.what()};
     }
@@ -121,13 +157,16 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
   for (const auto& p : publications) {
     rows.push_back({{"rcp_id", p.rcp_id == 0 ? nlohmann::json() : nlohmann::json(p.rcp_id)},
                     {"kind", p.kind}, {"path", p.path}, {"hex", to_hex(p.bytes)}, {"sha256", sha256_hex(p.bytes)},
-                    {"bytes", p.bytes.size()}, {"pages", p.pages}, {"sheets", p.sheets}});
+                    {"bytes", p.bytes.size()}, {"pages", p.pages}, {"sheets", p.sheets},
+                    {"rcp_ids", p.stream_rcps.empty() ? nlohmann::json() : nlohmann::json(p.stream_rcps)}});
   }
   if (!rows.empty()) {
     tx.exec_params(
-        "INSERT INTO al.pubs (bch_id, rcp_id, kind, path, content, sha256, bytes, pages, sheets) "
+        "INSERT INTO al.pubs (bch_id, rcp_id, kind, path, content, sha256, bytes, pages, sheets, stream_rcps) "
         "SELECT $1, (e->>'rcp_id')::bigint, e->>'kind', nullif(e->>'path', ''), decode(e->>'hex', 'hex'), "
-        "       e->>'sha256', (e->>'bytes')::int, nullif((e->>'pages')::int, 0), nullif((e->>'sheets')::int, 0) "
+        "       e->>'sha256', (e->>'bytes')::int, nullif((e->>'pages')::int, 0), nullif((e->>'sheets')::int, 0), "
+        "       CASE WHEN jsonb_typeof(e->'rcp_ids') = 'array' "
+        "            THEN (SELECT array_agg(x::bigint) FROM jsonb_array_elements_text(e->'rcp_ids') x) END "
         "FROM jsonb_array_elements($2::jsonb) e",
         batch.id, rows.dump());
   }

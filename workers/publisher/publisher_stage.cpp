@@ -67,13 +67,18 @@ std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, con
         "LEFT JOIN al.rcps r ON r.rcp_id = p.rcp_id WHERE p.bch_id = $1 ORDER BY p.pub_id",
         batch.id);
     const std::string where = "batch " + std::to_string(batch.id) + ": publish: ";
+    int streams = 0;
+    for (const auto& pub : pubs) streams += pub[1].as<std::string>() == "print_stream";
     try {
       AtomicFileSet files;  // one sync for the whole batch
+      int stream = 0;
       for (const auto& pub : pubs) {
         const std::string bytes = pqxx::binarystring(pub[2]).str();
         if (pub[1].as<std::string>() == "print_stream") {
+          // <job>-<batch>.pdf, or <job>-<batch>-<k>.pdf when print.max_pages split the batch.
+          const std::string part = streams > 1 ? "-" + std::to_string(++stream) : "";
           const auto target = std::filesystem::path(ctx.config().storage_spool_dir) /
-                              (pub[4].as<std::string>() + "-" + std::to_string(batch.id) + ".pdf");
+                              (pub[4].as<std::string>() + "-" + std::to_string(batch.id) + part + ".pdf");
           files.add(target, bytes);
         } else {
           files.add(safe_join(ctx.config().storage_outbox_dir, pub[3].as<std::string>()), bytes);
