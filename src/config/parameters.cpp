@@ -73,7 +73,7 @@ const std::vector<Declaration>& process_declarations() {
     {"smtp.reply_to", &Config::smtp_reply_to, 0, 0, {},
      "Reply-To of e-mails whose template names none; empty = no Reply-To"},
     {"smtp.rate_per_minute", &Config::smtp_rate_per_minute, 0, 1000000, {},
-     "messages per minute the publisher sends at most; 0 = unlimited"},
+     "e-mails per minute to smtp.url at most, shared by all publishers (al.smtp_budget); 0 = unlimited"},
     {"smtp.timeout_s", &Config::smtp_timeout_s, 1, 3600, {},
      "timeout of one SMTP conversation"},
     {"webhook.timeout_s", &Config::webhook_timeout_s, 1, 3600, {},

@@ -120,6 +120,26 @@ void PublisherStage::record_outcomes(pqxx::work& tx, const nlohmann::json& sent,
       refused.dump());
 }
 
+// smtp.rate_per_minute is spent: the batch goes back to ready until the next
+// message may go (seed: "waiting for continuation"). attempt + 1 fences out
+// this worker; the try it took is given back, as waiting is not failing.
+void PublisherStage::wait_for_budget(StageContext& ctx, const WorkItem& batch, double wait_s, const std::string& where,
+                                     std::size_t waiting) {
+  pqxx::work tx(ctx.db());
+  set_actor(tx, ctx);
+  auto deferred = tx.exec_params(
+      "UPDATE al.bchs SET bchstatus = 611, attempt = attempt + 1, tries = greatest(tries - 1, 0), worker = NULL, "
+      "  status_changed_at = now(), not_before = now() + make_interval(secs => $3), error = $4 "
+      "WHERE bch_id = $1 AND bchstatus = 631 AND attempt = $2 RETURNING 1",
+      batch.id, batch.attempt, std::max(wait_s, 0.05),
+      "waiting for continuation: smtp.rate_per_minute (" + std::to_string(ctx.config().smtp_rate_per_minute) +
+          ") reached; " + std::to_string(waiting) + " messages go on by themselves");
+  tx.commit();
+  if (!deferred.empty()) {
+    ctx.log().info("{}smtp.rate_per_minute reached: {} messages wait {:.1f} s for continuation", where, waiting, wait_s);
+  }
+}
+
 void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id) {
   const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": publish: ";
   std::vector<Mail> todo;
@@ -169,16 +189,28 @@ void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, con
   std::erase_if(m_known, [&](const auto& entry) { return entry.second.bch_id == batch.id; });
 
   const std::string envelope_from = mailbox_address(ctx.config().smtp_from);
-  for (std::size_t start = 0; start < todo.size(); start += chunk_messages) {
-    const std::size_t end = std::min(todo.size(), start + chunk_messages);
-    std::vector<std::int64_t> chunk_ids;
-    for (std::size_t i = start; i < end; ++i) chunk_ids.push_back(todo[i].rcp_id);
+  for (std::size_t start = 0, end = 0; start < todo.size(); start = end) {
+    end = std::min(todo.size(), start + chunk_messages);
 
-    // Intent, fenced: only while the batch is still ours.
+    // Intent, fenced: only while the batch is still ours, and only for as
+    // many messages as smtp.rate_per_minute has left (shared by every
+    // publisher through al.smtp_budget, taken in the same transaction).
     std::vector<std::int64_t> mine;
     {
       pqxx::work tx(ctx.db());
       if (ctx.lock_owned(tx, {batch}).empty()) return;
+      const auto budget = tx.exec_params("SELECT granted, wait_s FROM al.take_smtp_budget($1, $2, $3)",
+                                         ctx.config().smtp_url, static_cast<int>(end - start),
+                                         ctx.config().smtp_rate_per_minute)[0];
+      const auto granted = static_cast<std::size_t>(budget[0].as<int>());
+      if (granted == 0) {
+        tx.commit();
+        wait_for_budget(ctx, batch, budget[1].as<double>(), where, todo.size() - start);
+        return;
+      }
+      end = start + granted;
+      std::vector<std::int64_t> chunk_ids;
+      for (std::size_t i = start; i < end; ++i) chunk_ids.push_back(todo[i].rcp_id);
       auto rows = tx.exec_params(
           "INSERT INTO al.deliveries (rcp_id, attempt, state) SELECT unnest($1::bigint[]), $2, 'intent' "
           "ON CONFLICT (rcp_id) DO UPDATE SET state = 'intent', attempt = excluded.attempt, created_at = now(), "

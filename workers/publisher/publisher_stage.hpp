@@ -40,6 +40,8 @@ private:
 
   void publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id);
   static void record_outcomes(pqxx::work& tx, const nlohmann::json& sent, const nlohmann::json& refused);
+  static void wait_for_budget(StageContext& ctx, const WorkItem& batch, double wait_s, const std::string& where,
+                              std::size_t waiting);
   SmtpClient& smtp(const Config& config);
 
   std::unique_ptr<SmtpClient> m_smtp;  // kept across batches: the connection is reused
