@@ -42,6 +42,10 @@ struct Config {
   std::string smtp_url = "smtp://127.0.0.1:2525";
   std::string smtp_from = "Assembly Line <assemblyline@localhost>";
   std::string smtp_reply_to;  ///< Reply-To of e-mails whose template names none; empty = no header
+  bool smtp_starttls = false;   ///< smtp:// must upgrade with STARTTLS (never send in clear)
+  std::string smtp_username;    ///< AUTH when not empty
+  std::string smtp_password;
+  std::string smtp_ca_file;     ///< CAs to trust (PEM) instead of the system's
   int smtp_rate_per_minute = 0;  ///< 0 = unlimited
   bool print_duplex = false;     ///< each letter starts on the front of a new sheet
   int print_max_pages = 0;       ///< pages per print stream at most (whole letters); 0 = one stream per batch

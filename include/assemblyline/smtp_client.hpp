@@ -14,6 +14,7 @@ struct SmtpSettings {
   bool starttls = false;   ///< on smtp://, require STARTTLS (fail rather than send in clear)
   std::string username{};  ///< AUTH only when not empty
   std::string password{};
+  std::string ca_file{};  ///< PEM file of CAs to trust instead of the system's (a private CA)
   int timeout_s = 30;  ///< per message, connecting included
 };
 

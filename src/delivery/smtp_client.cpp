@@ -56,6 +56,7 @@ SmtpClient::SmtpClient(SmtpSettings settings)
     curl_easy_setopt(c, CURLOPT_USERNAME, m_settings.username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, m_settings.password.c_str());
   }
+  if (!m_settings.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, m_settings.ca_file.c_str());
   curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(m_settings.timeout_s));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(m_settings.timeout_s));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM in a threaded daemon

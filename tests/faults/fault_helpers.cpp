@@ -110,7 +110,7 @@ bool wait_for_port(int port, int timeout_s) {
 }
 
 std::unique_ptr<Helper> start_smtp_sink(int port, const std::string& maildir, const std::string& log, int delay_ms,
-                                        const std::string& reject_prefix) {
+                                        const std::string& reject_prefix, const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {"/usr/bin/python3", std::string(AL_SOURCE_DIR) + "/tests/services/smtp_sink.py",
                                    "--port", std::to_string(port), "--maildir", maildir,
                                    "--delay-ms", std::to_string(delay_ms)};
@@ -118,6 +118,7 @@ std::unique_ptr<Helper> start_smtp_sink(int port, const std::string& maildir, co
     argv.push_back("--reject-prefix");
     argv.push_back(reject_prefix);
   }
+  argv.insert(argv.end(), extra.begin(), extra.end());
   auto helper = std::make_unique<Helper>(argv, log);
   if (!wait_for_port(port, 20)) throw std::runtime_error("smtp_sink.py did not listen on port " + std::to_string(port));
   return helper;

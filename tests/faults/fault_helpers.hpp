@@ -48,8 +48,10 @@ private:
 };
 
 /// tests/services/smtp_sink.py on `port`, storing into `maildir`; waits until it accepts.
+/// `extra`: more arguments (--tls-cert, --tls-key, --smtps, --auth).
 std::unique_ptr<Helper> start_smtp_sink(int port, const std::string& maildir, const std::string& log,
-                                        int delay_ms = 0, const std::string& reject_prefix = "");
+                                        int delay_ms = 0, const std::string& reject_prefix = "",
+                                        const std::vector<std::string>& extra = {});
 
 /// tests/services/webhook_receiver.py on `port`, answering `status`; waits until it accepts.
 std::unique_ptr<Helper> start_webhook_receiver(int port, const std::string& jsonl, const std::string& log,

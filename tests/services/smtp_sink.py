@@ -2,6 +2,7 @@
 """SMTP sink for fault tests: aiosmtpd's Maildir sink with two knobs.
 
     smtp_sink.py --port PORT --maildir DIR [--reject-prefix reject] [--delay-ms N]
+                 [--tls-cert PEM --tls-key PEM [--smtps]] [--auth USER:PASSWORD]
 
 Stores each accepted message in DIR/new with X-MailFrom / X-RcptTo headers,
 like `python3 -m aiosmtpd -c aiosmtpd.handlers.Mailbox DIR`. A recipient
@@ -10,6 +11,11 @@ whose local part starts with --reject-prefix is refused at RCPT TO with
 DATA that long before answering 250, so a test can catch the publisher in the
 middle of a batch. Prints "ready" on stdout once it listens.
 
+With --tls-cert/--tls-key it offers STARTTLS (and with --smtps speaks TLS
+from the first byte instead). With --auth it requires AUTH PLAIN or LOGIN
+with that user and password, over TLS only. Each stored message records
+X-TLS: yes|no and X-Auth-Login: <user>|- so tests can see how it came in.
+
 Only the standard library and python3-aiosmtpd; run it with /usr/bin/python3.
 """
 
@@ -17,20 +23,23 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink(Mailbox):
-    def __init__(self, maildir, reject_prefix, delay_ms):
+    def __init__(self, maildir, reject_prefix, delay_ms, implicit_tls=False):
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(maildir, sub), exist_ok=True)
         super().__init__(maildir)
         self.reject_prefix = reject_prefix
         self.delay_s = delay_ms / 1000.0
+        self.implicit_tls = implicit_tls  # --smtps: every session is TLS (aiosmtpd reports only STARTTLS)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0]
@@ -44,6 +53,21 @@ class Sink(Mailbox):
             await asyncio.sleep(self.delay_s)
         return await super().handle_DATA(server, session, envelope)
 
+    def prepare_message(self, session, envelope):
+        message = super().prepare_message(session, envelope)
+        message["X-TLS"] = "yes" if session.ssl or self.implicit_tls else "no"
+        login = getattr(session, "auth_data", None)
+        message["X-Auth-Login"] = login.login.decode() if isinstance(login, LoginPassword) else "-"
+        return message
+
+
+def authenticator_for(user, password):
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user
+              and auth_data.password.decode() == password)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+    return authenticate
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,10 +75,24 @@ def main():
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--reject-prefix", default="")
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--tls-cert", default="")
+    parser.add_argument("--tls-key", default="")
+    parser.add_argument("--smtps", action="store_true", help="TLS from the first byte instead of STARTTLS")
+    parser.add_argument("--auth", default="", help="USER:PASSWORD every client must AUTH with")
     args = parser.parse_args()
 
-    controller = Controller(Sink(args.maildir, args.reject_prefix, args.delay_ms),
-                            hostname="127.0.0.1", port=args.port)
+    options = {}
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        options["ssl_context" if args.smtps else "tls_context"] = context
+    if args.auth:
+        user, password = args.auth.split(":", 1)
+        # aiosmtpd only sees STARTTLS as TLS: on --smtps the socket is TLS already.
+        options.update(authenticator=authenticator_for(user, password), auth_required=True,
+                       auth_require_tls=not args.smtps)
+    controller = Controller(Sink(args.maildir, args.reject_prefix, args.delay_ms, args.smtps and bool(args.tls_cert)),
+                            hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("ready", flush=True)
     stop = []

@@ -33,6 +33,10 @@ SmtpClient& PublisherStage::smtp(const Config& config) {
   if (!m_smtp) {
     SmtpSettings settings;
     settings.url = config.smtp_url;
+    settings.starttls = config.smtp_starttls;
+    settings.username = config.smtp_username;
+    settings.password = config.smtp_password;
+    settings.ca_file = config.smtp_ca_file;
     settings.timeout_s = config.smtp_timeout_s;
     m_smtp = std::make_unique<SmtpClient>(settings);
   }
