@@ -47,6 +47,7 @@ struct Config {
   std::string smtp_password;
   std::string smtp_ca_file;     ///< CAs to trust (PEM) instead of the system's
   int smtp_rate_per_minute = 0;  ///< 0 = unlimited
+  int smtp_max_connections = 0;  ///< open SMTP connections of all publishers together; 0 = unlimited
   bool print_duplex = false;     ///< each letter starts on the front of a new sheet
   int print_max_pages = 0;       ///< pages per print stream at most (whole letters); 0 = one stream per batch
   int smtp_timeout_s = 30;

@@ -82,6 +82,8 @@ const std::vector<Declaration>& process_declarations() {
      "PEM file of the CAs that sign the SMTP server's certificate; empty = the system's"},
     {"smtp.rate_per_minute", &Config::smtp_rate_per_minute, 0, 1000000, {},
      "e-mails per minute to smtp.url at most, shared by all publishers (al.smtp_budget); 0 = unlimited"},
+    {"smtp.max_connections", &Config::smtp_max_connections, 0, 10000, {},
+     "connections to smtp.url open at once, all publishers together (al.take_smtp_connection); 0 = unlimited"},
     {"smtp.timeout_s", &Config::smtp_timeout_s, 1, 3600, {},
      "timeout of one SMTP conversation"},
     {"webhook.timeout_s", &Config::webhook_timeout_s, 1, 3600, {},

@@ -14,7 +14,9 @@ middle of a batch. Prints "ready" on stdout once it listens.
 With --tls-cert/--tls-key it offers STARTTLS (and with --smtps speaks TLS
 from the first byte instead). With --auth it requires AUTH PLAIN or LOGIN
 with that user and password, over TLS only. Each stored message records
-X-TLS: yes|no and X-Auth-Login: <user>|- so tests can see how it came in.
+X-TLS: yes|no and X-Auth-Login: <user>|- so tests can see how it came in,
+and X-Open-Sessions: N, the client connections open while it was taken
+(smtp.max_connections).
 
 Only the standard library and python3-aiosmtpd; run it with /usr/bin/python3.
 """
@@ -29,7 +31,25 @@ import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class CountingSMTP(SMTP):
+    """Counts the client connections open at once (one event loop: no lock)."""
+    open_sessions = 0
+
+    def connection_made(self, transport):
+        CountingSMTP.open_sessions += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        CountingSMTP.open_sessions -= 1
+        super().connection_lost(error)
+
+
+class CountingController(Controller):
+    def factory(self):
+        return CountingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Sink(Mailbox):
@@ -58,6 +78,7 @@ class Sink(Mailbox):
         message["X-TLS"] = "yes" if session.ssl or self.implicit_tls else "no"
         login = getattr(session, "auth_data", None)
         message["X-Auth-Login"] = login.login.decode() if isinstance(login, LoginPassword) else "-"
+        message["X-Open-Sessions"] = str(CountingSMTP.open_sessions)
         return message
 
 
@@ -91,7 +112,7 @@ def main():
         # aiosmtpd only sees STARTTLS as TLS: on --smtps the socket is TLS already.
         options.update(authenticator=authenticator_for(user, password), auth_required=True,
                        auth_require_tls=not args.smtps)
-    controller = Controller(Sink(args.maildir, args.reject_prefix, args.delay_ms, args.smtps and bool(args.tls_cert)),
+    controller = CountingController(Sink(args.maildir, args.reject_prefix, args.delay_ms, args.smtps and bool(args.tls_cert)),
                             hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("ready", flush=True)

@@ -8,6 +8,7 @@
 #include "assemblyline/database.hpp"
 #include "assemblyline/mime_message.hpp"
 #include "assemblyline/safe_path.hpp"
+#include "publisher/smtp_connection_slot.hpp"
 
 namespace al {
 
@@ -44,6 +45,19 @@ SmtpClient& PublisherStage::smtp(const Config& config) {
 }
 
 void PublisherStage::process(StageContext& ctx, const std::vector<WorkItem>& acked) {
+  const Config& config = ctx.config();
+  SmtpConnectionSlot slot(ctx.db(), config.smtp_url, config.smtp_max_connections);
+  // With smtp.max_connections the connection lives as long as the slot: it
+  // is closed before the slot goes back, also when a batch throws.
+  struct CloseWithSlot {
+    SmtpConnectionSlot& slot;
+    std::unique_ptr<SmtpClient>& smtp;
+    ~CloseWithSlot() {
+      if (slot.limited()) smtp.reset();
+      slot.give_back();
+    }
+  } close_with_slot{slot, m_smtp};
+
   for (const auto& batch : acked) {
     std::string channel, job_id;
     {
@@ -53,10 +67,14 @@ void PublisherStage::process(StageContext& ctx, const std::vector<WorkItem>& ack
       channel = head[0][0].as<std::string>();
       job_id = head[0][1].as<std::string>();
     }
-    if (channel == "email") {
+    if (channel != "email") {
+      Stage::process(ctx, {batch});  // spool and outbox: one transaction, see work()
+    } else if (slot.take()) {
       publish_email(ctx, batch, job_id);
     } else {
-      Stage::process(ctx, {batch});  // spool and outbox: one transaction, see work()
+      wait_for_continuation(ctx, batch, 1.0,
+                            "smtp.max_connections (" + std::to_string(config.smtp_max_connections) +
+                                ") are all open in other publishers");
     }
   }
 }
@@ -124,23 +142,23 @@ void PublisherStage::record_outcomes(pqxx::work& tx, const nlohmann::json& sent,
       refused.dump());
 }
 
-// smtp.rate_per_minute is spent: the batch goes back to ready until the next
-// message may go (seed: "waiting for continuation"). attempt + 1 fences out
-// this worker; the try it took is given back, as waiting is not failing.
-void PublisherStage::wait_for_budget(StageContext& ctx, const WorkItem& batch, double wait_s, const std::string& where,
-                                     std::size_t waiting) {
+// smtp.rate_per_minute is spent or every smtp.max_connections slot is taken:
+// the batch goes back to ready until it may go on (seed: "waiting for
+// continuation"). attempt + 1 fences out this worker; the try it took is
+// given back, as waiting is not failing.
+void PublisherStage::wait_for_continuation(StageContext& ctx, const WorkItem& batch, double wait_s,
+                                           const std::string& reason) {
   pqxx::work tx(ctx.db());
   set_actor(tx, ctx);
   auto deferred = tx.exec_params(
       "UPDATE al.bchs SET bchstatus = 611, attempt = attempt + 1, tries = greatest(tries - 1, 0), worker = NULL, "
       "  status_changed_at = now(), not_before = now() + make_interval(secs => $3), error = $4 "
-      "WHERE bch_id = $1 AND bchstatus = 631 AND attempt = $2 RETURNING 1",
-      batch.id, batch.attempt, std::max(wait_s, 0.05),
-      "waiting for continuation: smtp.rate_per_minute (" + std::to_string(ctx.config().smtp_rate_per_minute) +
-          ") reached; " + std::to_string(waiting) + " messages go on by themselves");
+      "WHERE bch_id = $1 AND bchstatus = 631 AND attempt = $2 RETURNING job_id",
+      batch.id, batch.attempt, std::max(wait_s, 0.05), "waiting for continuation: " + reason);
   tx.commit();
   if (!deferred.empty()) {
-    ctx.log().info("{}smtp.rate_per_minute reached: {} messages wait {:.1f} s for continuation", where, waiting, wait_s);
+    ctx.log().info("job {} batch {}: publish: waiting {:.1f} s for continuation: {}", deferred[0][0].c_str(), batch.id,
+                   wait_s, reason);
   }
 }
 
@@ -209,7 +227,10 @@ void PublisherStage::publish_email(StageContext& ctx, const WorkItem& batch, con
       const auto granted = static_cast<std::size_t>(budget[0].as<int>());
       if (granted == 0) {
         tx.commit();
-        wait_for_budget(ctx, batch, budget[1].as<double>(), where, todo.size() - start);
+        wait_for_continuation(ctx, batch, budget[1].as<double>(),
+                              "smtp.rate_per_minute (" + std::to_string(ctx.config().smtp_rate_per_minute) +
+                                  ") reached; " + std::to_string(todo.size() - start) +
+                                  " messages go on by themselves");
         return;
       }
       end = start + granted;

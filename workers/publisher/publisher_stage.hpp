@@ -5,7 +5,8 @@
 // an intent found without an outcome (a crash in between) becomes RCPS 641
 // "outcome unknown" instead of a second copy. A 5xx reply fails that
 // recipient; a 4xx reply or an unreachable server defers the whole batch
-// with exponential backoff (not_before).
+// with exponential backoff (not_before). smtp.rate_per_minute and
+// smtp.max_connections hold for all publishers together (sql/014, sql/015).
 #pragma once
 
 #include <cstdint>
@@ -40,11 +41,11 @@ private:
 
   void publish_email(StageContext& ctx, const WorkItem& batch, const std::string& job_id);
   static void record_outcomes(pqxx::work& tx, const nlohmann::json& sent, const nlohmann::json& refused);
-  static void wait_for_budget(StageContext& ctx, const WorkItem& batch, double wait_s, const std::string& where,
-                              std::size_t waiting);
+  static void wait_for_continuation(StageContext& ctx, const WorkItem& batch, double wait_s,
+                                    const std::string& reason);
   SmtpClient& smtp(const Config& config);
 
-  std::unique_ptr<SmtpClient> m_smtp;  // kept across batches: the connection is reused
+  std::unique_ptr<SmtpClient> m_smtp;  // kept across batches (across one message with smtp.max_connections)
   std::map<std::int64_t, KnownOutcome> m_known;  // rcp_id → outcome not yet written
 };
 
