@@ -32,6 +32,34 @@ def sh(script, capture=True):
                           stdout=subprocess.PIPE if capture else None).stdout
 
 
+class Session:
+    """One psql process kept open for polling. Each query is its own short
+    transaction: polling neither forks a psql and a backend every few ms nor,
+    as one long server-side loop would, holds back the xmin horizon (then
+    nothing could be pruned or vacuumed for the whole run)."""
+
+    END = "__al_bench_end__"
+
+    def __init__(self, url):
+        self.proc = subprocess.Popen([PSQL, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", url], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def query(self, sql):
+        self.proc.stdin.write(sql.rstrip().rstrip(";") + ";\n\\echo " + self.END + "\n")
+        self.proc.stdin.flush()
+        lines = []
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            if line == self.END:
+                return "\n".join(lines)
+            lines.append(line)
+        raise SystemExit(f"bench: psql ended while running: {sql}")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
 class Line:
     def __init__(self, name, env=None, smtp=False):
         self.dir = os.path.join(WORK, name)
@@ -87,12 +115,16 @@ class Line:
         raise SystemExit(f"bench: the line did not come up; see {self.dir}/line.log")
 
     def wait_for_job(self, job, status="999", timeout_s=7200):
-        """Waits inside one database session until the job reaches `status`:
-        polling from here would start a psql (and a backend) every few ms."""
-        self.psql(f"DO $$ DECLARE deadline timestamptz := clock_timestamp() + interval '{timeout_s} s'; BEGIN "
-                  f"WHILE (SELECT jobstatus FROM al.jobs WHERE job_id = {job}) <> {status} LOOP "
-                  f"  IF clock_timestamp() > deadline THEN RAISE EXCEPTION 'job {job} not at {status} after {timeout_s} s'; END IF; "
-                  f"  PERFORM pg_sleep(0.005); END LOOP; END $$")
+        """Polls every 10 ms through one psql session until the job reaches `status`."""
+        session = Session(self.url)
+        try:
+            deadline = time.time() + timeout_s
+            while session.query(f"SELECT jobstatus FROM al.jobs WHERE job_id = {job}") != str(status):
+                if time.time() > deadline:
+                    raise SystemExit(f"bench: job {job} not at {status} after {timeout_s} s; see {self.dir}/line.log")
+                time.sleep(0.01)
+        finally:
+            session.close()
 
     def job_timings(self, job):
         """(insert -> first ack, insert -> 999) in seconds, from the database's own clock."""

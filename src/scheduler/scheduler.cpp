@@ -344,6 +344,14 @@ struct Scheduler::Impl {
 
   void on_message(const std::string& peer, const bus::Message& message) {
     const auto now = Clock::now();
+    // Workers always name themselves. A routing id that ZeroMQ made up (it
+    // starts with a zero byte) is an old connection of a worker that has
+    // since connected again under its name: what is still queued on it is
+    // stale, and a worker registered under it could never be reached.
+    if (peer.empty() || peer.front() == '\0') {
+      spdlog::debug("bus: {} from a connection replaced by its worker; ignored", bus::verb(message));
+      return;
+    }
     if (auto* hello = std::get_if<bus::Hello>(&message)) return on_hello(peer, *hello, now);
     auto it = workers.find(peer);
     if (it == workers.end()) {
@@ -468,6 +476,8 @@ struct Scheduler::Impl {
       const int want = std::min(w.free, w.batch);
       bus::Work work;
       in_tx([&](pqxx::work& tx) {
+        // A claim lost to a crash is claimed again (docs/internals.md): no need to wait for the disk.
+        tx.exec("SET LOCAL synchronous_commit = off");
         auto rows = tx.exec_params("SELECT id, attempt FROM al.claim($1, $2, $3)", stage, want, name);
         for (const auto& row : rows) {
           work.ids.push_back(row[0].as<std::int64_t>());

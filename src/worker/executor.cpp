@@ -143,7 +143,9 @@ std::vector<WorkItem> Executor::acknowledge(const std::vector<WorkItem>& items) 
     attempts.push_back(i.attempt);
   }
   pqxx::work tx(*m_db);
-  tx.exec_params("SELECT set_config('al.actor', $1, true)", m_worker_name);
+  // An ack is a hint; the stage's next write flushes it (docs/internals.md).
+  tx.exec_params("SELECT set_config('al.actor', $1, true), set_config('synchronous_commit', 'off', true)",
+                 m_worker_name);
   auto rows = tx.exec_params("SELECT id, attempt FROM al.ack($1, $2::bigint[], $3::int[], $4)", m_info.name,
                              array_literal(ids), array_literal(attempts), m_worker_name);
   tx.commit();

@@ -91,7 +91,7 @@ public:
         bus::send(*m_dealer, bus::Heartbeat{free_credits(), m_last_seq});
         m_last_heartbeat = now;
       }
-      if (m_dealer && now - m_last_heard > peer_dead && !m_stopping) reconnect(now);
+      if (m_dealer && now - m_last_heard > peer_dead && !m_stopping) on_silence(now);
       if (m_stopping) {
         if (!m_in_hand) return finish_stop();
         if (now > m_grace_deadline) {
@@ -115,7 +115,7 @@ private:
     m_service.watchdog();
     if (m_stopping) return;
     if (!m_dealer) return m_service.status("waiting for the database");
-    if (m_lost) return m_service.running("scheduler at " + m_config.bus_endpoint + " silent; reconnecting");
+    if (m_lost) return m_service.running("scheduler at " + m_config.bus_endpoint + " silent; saying HELLO again");
     const int n = outstanding();
     if (n > 0) return m_service.running("working: " + std::to_string(n) + " ids");
     m_service.running("idle, connected to scheduler at " + m_config.bus_endpoint);
@@ -141,16 +141,30 @@ private:
     m_last_heartbeat = now;
   }
 
-  void reconnect(Clock::time_point now) {
+  // The scheduler has been silent for bus.peer_dead_ms. Usually it is busy
+  // in a long database step, or a standby has just taken the endpoint over:
+  // both answer a HELLO on the same connection (ZeroMQ reconnects it by
+  // itself). Only a silence ten times as long replaces the socket, for a
+  // connection that died without a reset; replacing it every time would
+  // hand the old connection's routing id over and let its queued messages
+  // reach the scheduler under a generated name.
+  void on_silence(Clock::time_point now) {
     if (!m_lost) {
-      spdlog::warn("{}: scheduler at {} silent for {} ms; reconnecting", m_name, m_config.bus_endpoint,
+      spdlog::warn("{}: scheduler at {} silent for {} ms; saying HELLO again", m_name, m_config.bus_endpoint,
                    m_config.bus_peer_dead_ms);
-    } else {
-      spdlog::debug("{}: still no scheduler at {}; reconnecting", m_name, m_config.bus_endpoint);
+      m_lost = true;
+      m_silent_since = m_last_heard;
     }
-    m_lost = true;
-    m_dealer.reset();
-    connect(now);
+    if (now - m_silent_since > 10 * milliseconds(m_config.bus_peer_dead_ms)) {
+      spdlog::warn("{}: scheduler at {} silent for {} s; opening a new connection", m_name, m_config.bus_endpoint,
+                   std::chrono::duration_cast<std::chrono::seconds>(now - m_silent_since).count());
+      m_dealer.reset();
+      connect(now);
+      m_silent_since = now;
+      return;
+    }
+    bus::send(*m_dealer, hello());
+    m_last_heard = now;  // the next HELLO after another bus.peer_dead_ms
   }
 
   void on_executor(const bus::Message& message) {
@@ -222,6 +236,7 @@ private:
   std::optional<bus::Work> m_in_hand;
   std::uint64_t m_last_seq = 0;
   Clock::time_point m_last_heard{};
+  Clock::time_point m_silent_since{};  // while m_lost
   Clock::time_point m_last_heartbeat{};
   Clock::time_point m_grace_deadline{};
   bool m_lost = false;
