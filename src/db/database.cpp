@@ -17,11 +17,14 @@ namespace {
 // seconds instead of the kernel's two hours. client_connection_check_interval
 // is the other direction: the server notices a killed client even while its
 // query waits on a lock, so a dead worker cannot keep its row locks and stall
-// the scheduler's requeue. The options are appended in the URL's own syntax.
+// the scheduler's requeue. JIT is off: the line's statements are short, and
+// a plan whose cost estimate crosses jit_above_cost spent 20 ms compiling
+// for a claim of a few milliseconds. The options are appended in the URL's
+// own syntax.
 std::string with_connection_options(const std::string& url, const std::string& application_name) {
   const bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-  const std::string server_options = is_url ? "options=-c%20client_connection_check_interval%3D1000"
-                                            : "options='-c client_connection_check_interval=1000'";
+  const std::string server_options = is_url ? "options=-c%20client_connection_check_interval%3D1000%20-c%20jit%3Doff"
+                                            : "options='-c client_connection_check_interval=1000 -c jit=off'";
   const std::string options = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3"
                               "&connect_timeout=5&" + server_options + "&application_name=" + application_name;
   if (is_url) {
