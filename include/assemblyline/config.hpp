@@ -59,6 +59,13 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
   std::string metrics_listen = "127.0.0.1:9464";
+  std::string console_listen = "127.0.0.1:8470";  ///< al-console's address:port
+  std::string console_accounts;   ///< "name:role:hash,…" (al-console hash-password); empty = refuse to start
+  std::string console_tls_cert;   ///< PEM; with console_tls_key: HTTPS only
+  std::string console_tls_key;
+  int console_threads = 8;            ///< HTTP worker threads = database connections
+  int console_max_event_streams = 4;  ///< live event streams at once (each holds a thread)
+  int console_session_minutes = 480;  ///< idle sessions sign out after this
 
   /// Notes the loader leaves for the log once it exists (AL_* variables that
   /// match no key); init_logging() writes them as warnings.

@@ -29,6 +29,8 @@ AL_DEBIAN_PACKAGES=(
   postgresql-15
   prometheus-cpp-dev
   libsystemd-dev
+  libcpp-httplib-dev
+  chromium
 )
 AL_PG_BIN=/usr/lib/postgresql/15/bin
 

@@ -213,6 +213,13 @@ void check_consistency(const Config& config) {
   if (config.bus_peer_dead_ms <= config.bus_heartbeat_ms)
     throw Error("config: bus.peer_dead_ms (" + std::to_string(config.bus_peer_dead_ms) +
                 ") must be greater than bus.heartbeat_ms (" + std::to_string(config.bus_heartbeat_ms) + ")");
+  // Each event stream holds an HTTP thread for as long as the page is open.
+  if (config.console_max_event_streams >= config.console_threads)
+    throw Error("config: console.max_event_streams (" + std::to_string(config.console_max_event_streams) +
+                ") must be below console.threads (" + std::to_string(config.console_threads) +
+                "), or the streams could take every thread");
+  if (config.console_tls_cert.empty() != config.console_tls_key.empty())
+    throw Error("config: console.tls_cert and console.tls_key go together; set both or neither");
 }
 
 std::map<std::string, std::string> process_environment() {

@@ -102,6 +102,20 @@ const std::vector<Declaration>& process_declarations() {
      "text: one human-readable line per event; json: one JSON object per line"},
     {"metrics.listen", &Config::metrics_listen, 0, 0, {},
      "host:port of the Prometheus text endpoint; empty = off"},
+    {"console.listen", &Config::console_listen, 0, 0, {},
+     "host:port al-console listens on; anything but loopback requires console.tls_cert and console.tls_key"},
+    {"console.accounts", &Config::console_accounts, 0, 0, {},
+     "console accounts, comma-separated name:role:hash (role viewer or operator; `al-console hash-password`)"},
+    {"console.tls_cert", &Config::console_tls_cert, 0, 0, {},
+     "PEM certificate (chain) of the console; with console.tls_key the console speaks HTTPS only"},
+    {"console.tls_key", &Config::console_tls_key, 0, 0, {},
+     "PEM private key of console.tls_cert"},
+    {"console.threads", &Config::console_threads, 2, 256, {},
+     "HTTP worker threads of al-console, each with its own database connection"},
+    {"console.max_event_streams", &Config::console_max_event_streams, 0, 255, {},
+     "live event streams open at once (each holds a thread); more get 503 and the page polls; below console.threads"},
+    {"console.session_minutes", &Config::console_session_minutes, 1, 43200, {},
+     "a console session idle this long is signed out"},
   };
   return rows;
 }

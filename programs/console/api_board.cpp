@@ -1,0 +1,36 @@
+// /api/board (al.status_board: every code with its name and count per
+// object) and /api/filters (the projects and templates the filter lists offer).
+#include <pqxx/pqxx>
+
+#include "api.hpp"
+
+namespace al::console {
+namespace {
+
+void board(ApiCall& call) {
+  auto conn = call.pool.acquire();
+  pqxx::read_transaction tx(*conn);
+  const auto text = tx.exec1(
+      "SELECT coalesce(json_agg(b), '[]')::text FROM (SELECT object, code, name, count FROM al.status_board) b")[0];
+  send_json(call.res, "{\"board\":" + text.as<std::string>() + "}");
+}
+
+void filters(ApiCall& call) {
+  auto conn = call.pool.acquire();
+  pqxx::read_transaction tx(*conn);
+  const auto text = tx.exec1(
+      "SELECT json_build_object("
+      "  'projects', (SELECT coalesce(json_agg(DISTINCT j.project ORDER BY j.project), '[]') FROM al.jobs j),"
+      "  'templates', (SELECT coalesce(json_agg(t ORDER BY t.project, t.template), '[]') FROM "
+      "                  (SELECT DISTINCT j.project, j.template FROM al.jobs j) t))::text")[0];
+  send_json(call.res, text.as<std::string>());
+}
+
+}  // namespace
+
+void add_board_routes(ApiRoutes& routes) {
+  routes.get(R"(/api/board)", board);
+  routes.get(R"(/api/filters)", filters);
+}
+
+}  // namespace al::console

@@ -1,0 +1,253 @@
+// /api/processes: the processes list of seed process-details.txt, one row per
+// recipient delivery (al.processes): date range (today by default), free
+// text, project / template / state filters, four sort orders, keyset pages,
+// a capped count, the details panel and the CSV export of the whole set.
+#include <memory>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "api.hpp"
+#include "csv_export.hpp"
+
+namespace al::console {
+namespace {
+
+constexpr long long count_cap = 10000;
+constexpr int export_chunk = 2000;
+
+// How one sort order walks the rows: the column, its SQL type for the cursor.
+struct SortKey {
+  std::string column;  // "" for the process number alone
+  std::string type;
+};
+
+SortKey sort_key(const std::string& sort) {
+  if (sort == "created_at") return {"created_at", "timestamptz"};
+  if (sort == "destination") return {"destination", "text"};
+  if (sort == "template") return {"template", "text"};
+  return {"", ""};
+}
+
+// A list request, read from the query string once and shared by the page,
+// the count and the export.
+struct ProcessQuery {
+  std::optional<std::string> from, to, project, template_name, state, pattern;
+  std::string sort = "process";
+  bool descending = true;
+  std::optional<std::string> after_value;  // the sort column's value of the last row seen
+  std::optional<long long> after_process;  // and its process number
+
+  static ProcessQuery read(const httplib::Request& req) {
+    ProcessQuery q;
+    q.from = param(req, "from");
+    q.to = param(req, "to");
+    q.project = param(req, "project");
+    q.template_name = param(req, "template");
+    q.state = param(req, "state");
+    if (q.state) (void)choice_param(req, "state", {"ok", "error", "open", "excluded", "cancelled"}, "");
+    if (const auto search = param(req, "q")) q.pattern = contains_pattern(*search);
+    q.sort = choice_param(req, "sort", {"process", "created_at", "destination", "template"}, "process");
+    q.descending = choice_param(req, "dir", {"desc", "asc"}, "desc") == "desc";
+    if (const auto after = param(req, "after")) q.set_cursor(*after);
+    return q;
+  }
+
+  // The cursor is the JSON array next_after gave: [process] or [value, process].
+  void set_cursor(const std::string& text) {
+    const bool with_value = !sort_key(sort).column.empty();
+    try {
+      const auto cursor = nlohmann::json::parse(text);
+      if (!cursor.is_array() || cursor.size() != (with_value ? 2u : 1u) || !cursor.back().is_number_integer())
+        throw std::invalid_argument("shape");
+      after_process = cursor.back().get<long long>();
+      if (with_value) {
+        if (!cursor[0].is_string()) throw std::invalid_argument("value");
+        after_value = cursor[0].get<std::string>();
+      }
+    } catch (const std::exception&) {
+      throw BadRequest("after: '" + text + "' is not a cursor of this sort order (take next_after of the last page)");
+    }
+  }
+
+  // WHERE of the filters, over al.processes `p`, with parameters $1…$6.
+  static std::string filters() {
+    return " p.created_at >= coalesce($1::timestamptz, date_trunc('day', now())) "
+           " AND ($2::text IS NULL OR p.created_at < CASE WHEN $2 ~ '^\\d{4}-\\d{2}-\\d{2}$' "
+           "                                         THEN ($2::date + 1)::timestamptz ELSE $2::timestamptz END) "
+           " AND ($3::text IS NULL OR p.project = $3) "
+           " AND ($4::text IS NULL OR p.template = $4) "
+           " AND ($5::text IS NULL OR p.indicator = $5) "
+           " AND ($6::text IS NULL OR p.destination ILIKE $6 OR p.template ILIKE $6 OR p.record::text ILIKE $6) ";
+  }
+
+  // The cursor condition ($7 value, $8 process) and the order, for the sort.
+  [[nodiscard]] std::string order_and_cursor(std::string& order) const {
+    const auto key = sort_key(sort);
+    const std::string dir = descending ? " DESC" : " ASC";
+    const std::string cmp = descending ? " < " : " > ";
+    if (key.column.empty()) {
+      order = " ORDER BY p.process" + dir;
+      // $7 (no value column here) still needs a type for the statement to prepare.
+      return " AND ($7::text IS NULL OR true) AND ($8::bigint IS NULL OR p.process" + cmp + "$8) ";
+    }
+    order = " ORDER BY p." + key.column + dir + ", p.process" + dir;
+    return " AND ($8::bigint IS NULL OR (p." + key.column + ", p.process)" + cmp + "($7::" + key.type + ", $8)) ";
+  }
+
+  // Runs `select` (columns of p) over one page of `limit` rows.
+  pqxx::result page(pqxx::transaction_base& tx, const std::string& select, long long limit) const {
+    std::string order;
+    const std::string cursor = order_and_cursor(order);
+    const std::optional<std::string> process = after_process ? std::optional(std::to_string(*after_process)) : std::nullopt;
+    return tx.exec_params("SELECT " + select + " FROM al.processes p WHERE " + filters() + cursor + order +
+                              " LIMIT $9",
+                          nullable(from), nullable(to), nullable(project), nullable(template_name), nullable(state),
+                          nullable(pattern), nullable(after_value), nullable(process), limit);
+  }
+
+  // The cursor after `row`, whose first columns are the sort value (if any) and the process.
+  void advance(const pqxx::row& row) {
+    if (sort_key(sort).column.empty()) {
+      after_process = row[0].as<long long>();
+    } else {
+      after_value = row[0].c_str();
+      after_process = row[1].as<long long>();
+    }
+  }
+
+  [[nodiscard]] nlohmann::json cursor_json() const {
+    if (sort_key(sort).column.empty()) return nlohmann::json::array({*after_process}).dump();
+    return nlohmann::json::array({*after_value, *after_process}).dump();
+  }
+
+  // The sort value (if any) and the process, for advance().
+  [[nodiscard]] std::string key_columns() const {
+    const auto key = sort_key(sort);
+    return key.column.empty() ? "p.process" : "p." + key.column + "::text, p.process";
+  }
+};
+
+constexpr const char* list_columns =
+    "p.process, p.created_at, p.project, p.destination, p.channel, p.agent, p.expires_at, p.deleted_at, "
+    "p.template, p.indicator, p.status_name, p.error";
+
+void list_processes(ApiCall& call) {
+  const long long limit = int_param(call.req, "limit", 1, 500, 50);
+  auto query = ProcessQuery::read(call.req);
+  auto conn = call.pool.acquire();
+  pqxx::read_transaction tx(*conn);
+  const auto rows = query.page(tx, query.key_columns() + ", row_to_json((SELECT r FROM (SELECT " +
+                                       list_columns + ") r))::text", limit + 1);
+  nlohmann::json out_rows = nlohmann::json::array();
+  nlohmann::json next = nullptr;
+  const int json_column = static_cast<int>(rows.columns()) - 1;
+  for (pqxx::result::size_type i = 0; i < rows.size(); ++i) {
+    if (static_cast<long long>(i) == limit) {
+      query.advance(rows[i - 1]);
+      next = query.cursor_json();
+      break;
+    }
+    out_rows.push_back(nlohmann::json::parse(rows[i][json_column].c_str()));
+  }
+  // Counting stops at the cap: a count of a million rows would cost more than the page.
+  ProcessQuery whole = query;
+  whole.after_process.reset();
+  whole.after_value.reset();
+  std::string order;
+  (void)whole.order_and_cursor(order);
+  const long long count =
+      tx.exec_params1("SELECT count(*) FROM (SELECT 1 FROM al.processes p WHERE " + ProcessQuery::filters() +
+                          " LIMIT $7) c",
+                      nullable(whole.from), nullable(whole.to), nullable(whole.project), nullable(whole.template_name),
+                      nullable(whole.state), nullable(whole.pattern), count_cap + 1)[0]
+          .as<long long>();
+  send_json(call.res, nlohmann::json{{"rows", std::move(out_rows)},
+                                     {"next_after", next},
+                                     {"count", std::min(count, count_cap)},
+                                     {"count_capped", count > count_cap}}
+                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void show_process(ApiCall& call) {
+  const long long id = path_id(call.req);
+  auto conn = call.pool.acquire();
+  pqxx::read_transaction tx(*conn);
+  const auto rows = tx.exec_params("SELECT row_to_json(p)::text FROM al.processes p WHERE p.process = $1", id);
+  if (rows.empty()) throw NotFound("process " + std::to_string(id) + " does not exist");
+  send_json(call.res, "{\"process\":" + rows[0][0].as<std::string>() + "}");
+}
+
+const std::vector<std::string> export_columns = {
+    "process",   "created_at", "project",    "destination", "channel",     "agent",       "expires_at",
+    "deleted_at", "template",  "indicator",  "status_name", "error",       "token",       "workflow",
+    "record_no", "role",       "posted_at",  "post_status", "post_error",  "archived_at", "doc_number",
+    "archive_status", "archive_error"};
+
+// Streams the whole filtered set in chunks of export_chunk rows, each its own
+// statement, so neither side holds the set in memory.
+class ExportStream {
+public:
+  ExportStream(ProcessQuery query, ConnectionPool::Lease conn)
+      : m_query(std::move(query)), m_conn(std::make_shared<ConnectionPool::Lease>(std::move(conn))) {
+    m_select = m_query.key_columns();
+    for (const auto& column : export_columns) m_select += ", p." + column + "::text";
+    m_first_field = m_query.sort == "process" ? 1 : 2;
+  }
+
+  bool operator()(size_t, httplib::DataSink& sink) {
+    try {
+      return write_chunk(sink);
+    } catch (const std::exception& e) {
+      // The status line is sent already: end the stream short, and say so in the log.
+      spdlog::error("console: export of processes stopped after process {}: {}", m_query.after_process.value_or(0),
+                    e.what());
+      return false;
+    }
+  }
+
+private:
+  bool write_chunk(httplib::DataSink& sink) {
+    std::string chunk;
+    if (!m_started) {
+      chunk = std::string(utf8_bom) + csv_line(export_columns);
+      m_started = true;
+    }
+    pqxx::read_transaction tx(**m_conn);
+    const auto rows = m_query.page(tx, m_select, export_chunk);
+    tx.commit();
+    std::vector<std::string> fields(export_columns.size());
+    for (const auto& row : rows) {
+      for (size_t i = 0; i < fields.size(); ++i) fields[i] = row[static_cast<int>(m_first_field + i)].c_str();
+      chunk += csv_line(fields);
+    }
+    if (!rows.empty()) m_query.advance(rows[rows.size() - 1]);
+    if (!chunk.empty() && !sink.write(chunk.data(), chunk.size())) return false;
+    if (rows.size() < static_cast<size_t>(export_chunk)) sink.done();
+    return true;
+  }
+
+  ProcessQuery m_query;
+  std::shared_ptr<ConnectionPool::Lease> m_conn;  // shared: httplib copies the provider
+  std::string m_select;
+  size_t m_first_field = 1;
+  bool m_started = false;
+};
+
+void export_processes(ApiCall& call) {
+  ExportStream stream(ProcessQuery::read(call.req), call.pool.acquire());
+  call.res.set_header("Content-Disposition", "attachment; filename=\"processes.csv\"");
+  call.res.set_header("Cache-Control", "no-store");
+  call.res.set_chunked_content_provider("text/csv; charset=utf-8", std::move(stream));
+}
+
+}  // namespace
+
+void add_process_routes(ApiRoutes& routes) {
+  routes.get(R"(/api/processes)", list_processes);
+  routes.get(R"(/api/processes\.csv)", export_processes);
+  routes.get(R"(/api/processes/(\d+))", show_process);
+}
+
+}  // namespace al::console
