@@ -73,7 +73,8 @@ class Line:
                              check=True, text=True, stdout=subprocess.PIPE)
         return out.stdout.strip()
 
-    def start(self):
+    def start(self, with_line=True):
+        """Starts PostgreSQL (and, unless with_line is False, the whole line)."""
         # The last run's directory is moved aside, not deleted: ext4 scans its
         # inode tables for recently deleted inodes when it creates files, so
         # deleting 20 000 files just before a run slows the archiver and the
@@ -104,6 +105,8 @@ class Line:
                           'echo $AL_SMTP_PORT').strip()
             self.env["AL_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
         subprocess.run([f"{BIN}/alctl", "db", "migrate"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        if not with_line:
+            return self
         self.log = open(f"{self.dir}/line.log", "w")
         self.proc = subprocess.Popen([f"{BIN}/alctl", "up"], env=self.env, stdout=self.log, stderr=self.log,
                                      start_new_session=True)

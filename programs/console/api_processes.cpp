@@ -17,17 +17,22 @@ namespace {
 constexpr long long count_cap = 10000;
 constexpr int export_chunk = 2000;
 
-// How one sort order walks the rows: the column, its SQL type for the cursor.
+// How one sort order walks the rows. Recipient-level columns (the process
+// number, the destination) have an index on al.rcps to walk. Job-level ones
+// (created, template) are the same for every recipient of a job, so the walk
+// goes job by job in that order and, within a job, by process number: a
+// million-recipient job is then one index range, not a million-row sort.
 struct SortKey {
   std::string column;  // "" for the process number alone
-  std::string type;
+  std::string type;    // its SQL type, for the cursor
+  bool job_level = false;
 };
 
 SortKey sort_key(const std::string& sort) {
-  if (sort == "created_at") return {"created_at", "timestamptz"};
-  if (sort == "destination") return {"destination", "text"};
-  if (sort == "template") return {"template", "text"};
-  return {"", ""};
+  if (sort == "created_at") return {"created_at", "timestamptz", true};
+  if (sort == "template") return {"template", "text", true};
+  if (sort == "destination") return {"destination", "text", false};
+  return {"", "", false};
 }
 
 // A list request, read from the query string once and shared by the page,
@@ -36,8 +41,10 @@ struct ProcessQuery {
   std::optional<std::string> from, to, project, template_name, state, pattern;
   std::string sort = "process";
   bool descending = true;
-  std::optional<std::string> after_value;  // the sort column's value of the last row seen
-  std::optional<long long> after_process;  // and its process number
+  // Where the last page ended: the sort column's value, the job (job-level
+  // sorts only) and the process number of its last row.
+  std::optional<std::string> after_value;
+  std::optional<long long> after_job, after_process;
 
   static ProcessQuery read(const httplib::Request& req) {
     ProcessQuery q;
@@ -54,15 +61,23 @@ struct ProcessQuery {
     return q;
   }
 
-  // The cursor is the JSON array next_after gave: [process] or [value, process].
+  // How many leading columns key_columns() puts before the caller's.
+  [[nodiscard]] size_t key_count() const {
+    const auto key = sort_key(sort);
+    return key.column.empty() ? 1 : key.job_level ? 3 : 2;
+  }
+
+  // The cursor is the JSON array next_after gave: [process], [value, process]
+  // or [value, job, process].
   void set_cursor(const std::string& text) {
-    const bool with_value = !sort_key(sort).column.empty();
     try {
       const auto cursor = nlohmann::json::parse(text);
-      if (!cursor.is_array() || cursor.size() != (with_value ? 2u : 1u) || !cursor.back().is_number_integer())
-        throw std::invalid_argument("shape");
+      if (!cursor.is_array() || cursor.size() != key_count()) throw std::invalid_argument("shape");
+      for (size_t i = 1; i < cursor.size(); ++i)
+        if (!cursor[i].is_number_integer()) throw std::invalid_argument("number");
       after_process = cursor.back().get<long long>();
-      if (with_value) {
+      if (key_count() == 3) after_job = cursor[1].get<long long>();
+      if (key_count() > 1) {
         if (!cursor[0].is_string()) throw std::invalid_argument("value");
         after_value = cursor[0].get<std::string>();
       }
@@ -71,61 +86,74 @@ struct ProcessQuery {
     }
   }
 
-  // WHERE of the filters, over al.processes `p`, with parameters $1…$6.
-  static std::string filters() {
-    return " p.created_at >= coalesce($1::timestamptz, date_trunc('day', now())) "
-           " AND ($2::text IS NULL OR p.created_at < CASE WHEN $2 ~ '^\\d{4}-\\d{2}-\\d{2}$' "
-           "                                         THEN ($2::date + 1)::timestamptz ELSE $2::timestamptz END) "
-           " AND ($3::text IS NULL OR p.project = $3) "
-           " AND ($4::text IS NULL OR p.template = $4) "
-           " AND ($5::text IS NULL OR p.indicator = $5) "
+  // The job-level filters over `alias` ($1…$4) and the recipient-level ones over p ($5, $6).
+  static std::string job_filters(const std::string& alias) {
+    return " " + alias + ".created_at >= coalesce($1::timestamptz, date_trunc('day', now())) "
+           " AND ($2::text IS NULL OR " + alias + ".created_at < CASE WHEN $2 ~ '^\\d{4}-\\d{2}-\\d{2}$' "
+           "                     THEN ($2::date + 1)::timestamptz ELSE $2::timestamptz END) "
+           " AND ($3::text IS NULL OR " + alias + ".project = $3) "
+           " AND ($4::text IS NULL OR " + alias + ".template = $4) ";
+  }
+  static std::string row_filters() {
+    return " AND ($5::text IS NULL OR p.indicator = $5) "
            " AND ($6::text IS NULL OR p.destination ILIKE $6 OR p.template ILIKE $6 OR p.record::text ILIKE $6) ";
   }
+  static std::string filters() { return job_filters("p") + row_filters(); }
 
-  // The cursor condition ($7 value, $8 process) and the order, for the sort.
-  [[nodiscard]] std::string order_and_cursor(std::string& order) const {
+  // The statement of one page of `limit` rows of `select` (columns of p).
+  // Parameters: $1…$6 filters, $7 cursor value, $8 cursor process, $9 limit, $10 cursor job.
+  [[nodiscard]] std::string statement(const std::string& select) const {
     const auto key = sort_key(sort);
     const std::string dir = descending ? " DESC" : " ASC";
-    const std::string cmp = descending ? " < " : " > ";
-    if (key.column.empty()) {
-      order = " ORDER BY p.process" + dir;
-      // $7 (no value column here) still needs a type for the statement to prepare.
-      return " AND ($7::text IS NULL OR true) AND ($8::bigint IS NULL OR p.process" + cmp + "$8) ";
-    }
-    order = " ORDER BY p." + key.column + dir + ", p.process" + dir;
-    return " AND ($8::bigint IS NULL OR (p." + key.column + ", p.process)" + cmp + "($7::" + key.type + ", $8)) ";
+    const std::string past = descending ? " < " : " > ";
+    // Every parameter must appear typed, whichever sort uses it.
+    const std::string typed = " AND ($7::text IS NULL OR true) AND ($10::bigint IS NULL OR true) ";
+    if (key.column.empty())
+      return "SELECT " + select + " FROM al.processes p WHERE " + filters() + typed +
+             " AND ($8::bigint IS NULL OR p.process" + past + "$8) ORDER BY p.process" + dir + " LIMIT $9";
+    if (!key.job_level)
+      return "SELECT " + select + " FROM al.processes p WHERE " + filters() + typed +
+             " AND ($8::bigint IS NULL OR (p." + key.column + ", p.process)" + past + "($7::" + key.type +
+             ", $8)) ORDER BY p." + key.column + dir + ", p.process" + dir + " LIMIT $9";
+    const std::string at_or_past = descending ? " <= " : " >= ";
+    return "SELECT " + select + " FROM "
+           " (SELECT j.job_id, j." + key.column + " AS sort_value FROM al.jobs j WHERE " + job_filters("j") +
+           "    AND ($8::bigint IS NULL OR (j." + key.column + ", j.job_id)" + at_or_past + "($7::" + key.type +
+           ", $10::bigint))) k "
+           " CROSS JOIN LATERAL (SELECT * FROM al.processes p WHERE p.workflow = k.job_id " + row_filters() +
+           "    AND ($8::bigint IS NULL OR k.job_id <> $10 OR p.process" + past + "$8) "
+           "    ORDER BY p.process" + dir + " LIMIT $9) p "
+           " ORDER BY k.sort_value" + dir + ", k.job_id" + dir + ", p.process" + dir + " LIMIT $9";
   }
 
-  // Runs `select` (columns of p) over one page of `limit` rows.
   pqxx::result page(pqxx::transaction_base& tx, const std::string& select, long long limit) const {
-    std::string order;
-    const std::string cursor = order_and_cursor(order);
-    const std::optional<std::string> process = after_process ? std::optional(std::to_string(*after_process)) : std::nullopt;
-    return tx.exec_params("SELECT " + select + " FROM al.processes p WHERE " + filters() + cursor + order +
-                              " LIMIT $9",
-                          nullable(from), nullable(to), nullable(project), nullable(template_name), nullable(state),
-                          nullable(pattern), nullable(after_value), nullable(process), limit);
+    const auto text = [](const std::optional<long long>& v) {
+      return v ? std::optional(std::to_string(*v)) : std::nullopt;
+    };
+    return tx.exec_params(statement(select), nullable(from), nullable(to), nullable(project), nullable(template_name),
+                          nullable(state), nullable(pattern), nullable(after_value), nullable(text(after_process)),
+                          limit, nullable(text(after_job)));
   }
 
-  // The cursor after `row`, whose first columns are the sort value (if any) and the process.
-  void advance(const pqxx::row& row) {
-    if (sort_key(sort).column.empty()) {
-      after_process = row[0].as<long long>();
-    } else {
-      after_value = row[0].c_str();
-      after_process = row[1].as<long long>();
-    }
-  }
-
-  [[nodiscard]] nlohmann::json cursor_json() const {
-    if (sort_key(sort).column.empty()) return nlohmann::json::array({*after_process}).dump();
-    return nlohmann::json::array({*after_value, *after_process}).dump();
-  }
-
-  // The sort value (if any) and the process, for advance().
+  // The sort value, the job (job-level sorts) and the process, for advance().
   [[nodiscard]] std::string key_columns() const {
     const auto key = sort_key(sort);
-    return key.column.empty() ? "p.process" : "p." + key.column + "::text, p.process";
+    if (key.column.empty()) return "p.process";
+    if (!key.job_level) return "p." + key.column + "::text, p.process";
+    return "p." + key.column + "::text, p.workflow, p.process";
+  }
+
+  // The cursor after `row`, whose first key_count() columns are key_columns().
+  void advance(const pqxx::row& row) {
+    after_process = row[static_cast<int>(key_count()) - 1].as<long long>();
+    if (key_count() > 1) after_value = row[0].c_str();
+    if (key_count() == 3) after_job = row[1].as<long long>();
+  }
+
+  [[nodiscard]] std::string cursor_json() const {
+    if (key_count() == 1) return nlohmann::json::array({*after_process}).dump();
+    if (key_count() == 2) return nlohmann::json::array({*after_value, *after_process}).dump();
+    return nlohmann::json::array({*after_value, *after_job, *after_process}).dump();
   }
 };
 
@@ -152,16 +180,11 @@ void list_processes(ApiCall& call) {
     out_rows.push_back(nlohmann::json::parse(rows[i][json_column].c_str()));
   }
   // Counting stops at the cap: a count of a million rows would cost more than the page.
-  ProcessQuery whole = query;
-  whole.after_process.reset();
-  whole.after_value.reset();
-  std::string order;
-  (void)whole.order_and_cursor(order);
   const long long count =
       tx.exec_params1("SELECT count(*) FROM (SELECT 1 FROM al.processes p WHERE " + ProcessQuery::filters() +
                           " LIMIT $7) c",
-                      nullable(whole.from), nullable(whole.to), nullable(whole.project), nullable(whole.template_name),
-                      nullable(whole.state), nullable(whole.pattern), count_cap + 1)[0]
+                      nullable(query.from), nullable(query.to), nullable(query.project), nullable(query.template_name),
+                      nullable(query.state), nullable(query.pattern), count_cap + 1)[0]
           .as<long long>();
   send_json(call.res, nlohmann::json{{"rows", std::move(out_rows)},
                                      {"next_after", next},
@@ -193,7 +216,7 @@ public:
       : m_query(std::move(query)), m_conn(std::make_shared<ConnectionPool::Lease>(std::move(conn))) {
     m_select = m_query.key_columns();
     for (const auto& column : export_columns) m_select += ", p." + column + "::text";
-    m_first_field = m_query.sort == "process" ? 1 : 2;
+    m_first_field = m_query.key_count();
   }
 
   bool operator()(size_t, httplib::DataSink& sink) {

@@ -159,26 +159,49 @@ TEST_F(ConsoleApi, ProcessesFilterSortPageAndExportLikeTheDatabase) {
   ConsoleClient olga(m_port);
   ASSERT_EQ(olga.sign_in("olga", "olga-pw")->status, 200);
 
-  // Three pages sorted by destination, ascending, are the database's order.
-  std::vector<std::string> seen;
-  std::string path = "/api/processes?sort=destination&dir=asc&limit=50";
-  for (int page = 0; page < 10; ++page) {
-    const auto body = olga.get_json(path);
-    EXPECT_EQ(body["count"], recipients);
-    EXPECT_FALSE(body["count_capped"]);
-    for (const auto& row : body["rows"]) seen.push_back(row["destination"]);
-    if (body["next_after"].is_null()) break;
-    path = "/api/processes?sort=destination&dir=asc&limit=50&after=" +
-           httplib::detail::encode_query_param(body["next_after"].get<std::string>());
-  }
-  std::vector<std::string> want;
+  // A second, later job with another template, so the job-level sorts have something to order.
   {
     pqxx::connection conn(m_url);
-    pqxx::read_transaction tx(conn);
-    for (const auto& row : tx.exec("SELECT destination FROM al.processes ORDER BY destination, process"))
-      want.push_back(row[0].c_str());
+    pqxx::work tx(conn);
+    tx.exec("SELECT al.put_template('memo', '<p>{{name}}</p>', 'Memo', '{name}')");
+    json records = json::array();
+    for (int i = 1; i <= 7; ++i)
+      records.push_back({{"name", "M" + std::to_string(i)},
+                         {"recipients", json::array({{{"channel", "file"}, {"address", "memo/m" + std::to_string(i) + ".html"}}})}});
+    const auto id = tx.exec_params1("SELECT al.submit_job('memo', $1::jsonb, project => 'console')", records.dump())[0]
+                        .as<std::string>();
+    tx.commit();
+    ASSERT_EQ(al::test::wait_for_value(m_url, "SELECT jobstatus FROM al.jobs WHERE job_id = " + id, "999", 60), "999");
   }
-  EXPECT_EQ(seen, want);
+
+  // Every sort order, paged 50 at a time, is the database's own order.
+  const std::vector<std::pair<std::string, std::string>> orders = {
+      {"sort=destination&dir=asc", "destination, process"},
+      {"sort=destination&dir=desc", "destination DESC, process DESC"},
+      {"sort=process&dir=asc", "process"},
+      {"dir=desc", "process DESC"},
+      {"sort=created_at&dir=desc", "created_at DESC, workflow DESC, process DESC"},
+      {"sort=template&dir=asc", "template, workflow, process"},
+  };
+  for (const auto& [query, order_by] : orders) {
+    std::vector<long long> seen;
+    std::string path = "/api/processes?limit=50&" + query;
+    for (int page = 0; page < 10; ++page) {
+      const auto body = olga.get_json(path);
+      EXPECT_EQ(body["count"], recipients + 7) << query;
+      EXPECT_FALSE(body["count_capped"]);
+      for (const auto& row : body["rows"]) seen.push_back(row["process"]);
+      if (body["next_after"].is_null()) break;
+      path = "/api/processes?limit=50&" + query + "&after=" +
+             httplib::detail::encode_query_param(body["next_after"].get<std::string>());
+    }
+    std::vector<long long> want;
+    pqxx::connection conn(m_url);
+    pqxx::read_transaction tx(conn);
+    for (const auto& row : tx.exec("SELECT process FROM al.processes ORDER BY " + order_by))
+      want.push_back(row[0].as<long long>());
+    EXPECT_EQ(seen, want) << query;
+  }
 
   // Free text finds one destination; a date range of tomorrow finds nothing.
   const auto one = olga.get_json("/api/processes?q=p1005.html");
@@ -198,7 +221,7 @@ TEST_F(ConsoleApi, ProcessesFilterSortPageAndExportLikeTheDatabase) {
   EXPECT_EQ(olga.get("/api/processes/999999")->status, 404);
 
   // The export: BOM, header, every row, and the formula-like agent neutralised.
-  const auto csv = olga.get("/api/processes.csv?sort=destination&dir=asc");
+  const auto csv = olga.get("/api/processes.csv?sort=destination&dir=asc&template=letter");
   ASSERT_EQ(csv->status, 200);
   ASSERT_EQ(csv->body.rfind("\xEF\xBB\xBF" "process,created_at,project,destination,", 0), 0u) << csv->body.substr(0, 80);
   std::istringstream lines(csv->body);
