@@ -6,7 +6,9 @@
 --    once per statement instead (nextval is not transactional and takes no
 --    lock that writers share), and the console polls its last_value.
 -- 2. al.job_items: a job's items as the seed's detail window lists them.
--- 3. An index for sorting the processes list by destination.
+-- 3. Indexes for sorting processes by destination, for a job's failed items,
+--    and trigram indexes for the free-text search over destinations and
+--    record fields (pg_trgm ships with PostgreSQL and is a trusted extension).
 
 CREATE SEQUENCE al.change_marker;
 COMMENT ON SEQUENCE al.change_marker IS
@@ -76,6 +78,10 @@ GRANT SELECT ON al.job_items TO al_integrator, al_admin;
 
 -- Sorting and paging the processes list by destination walks this index.
 CREATE INDEX rcps_address ON al.rcps (address, rcp_id);
+-- A job's failed recipients, for its "failed" items without reading the
+-- whole job. rcpstatus is in partial-index predicates already, so this
+-- costs an index entry only when a recipient fails.
+CREATE INDEX rcps_job_failed ON al.rcps (job_id, trn_id) WHERE rcpstatus IN (341, 541, 641);
 
 -- An operator's action on a job, for al.status_history: retry and skip change
 -- items, not always the job, so the job's own history would not show who
@@ -89,3 +95,7 @@ $$;
 COMMENT ON FUNCTION al.record_action(bigint, text, int) IS
   'Records an admin action on a job (who, what, how many items) in al.status_history';
 GRANT EXECUTE ON FUNCTION al.record_action(bigint, text, int) TO al_admin;
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+CREATE INDEX rcps_address_trgm ON al.rcps USING gin (address public.gin_trgm_ops);
+CREATE INDEX trns_data_trgm ON al.trns USING gin ((data::text) public.gin_trgm_ops);

@@ -38,7 +38,8 @@ public:
 
 void add_job_routes(ApiRoutes& routes);
 void add_process_routes(ApiRoutes& routes);
-void add_board_routes(ApiRoutes& routes);
+class BoardCache;
+void add_board_routes(ApiRoutes& routes, BoardCache& board);
 
 /// 400 with the message (a parameter that makes no sense, named).
 struct BadRequest : std::runtime_error {

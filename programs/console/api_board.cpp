@@ -1,19 +1,12 @@
 // /api/board (al.status_board: every code with its name and count per
-// object) and /api/filters (the projects and templates the filter lists offer).
+// object, from BoardCache) and /api/filters (the projects and templates the filter lists offer).
 #include <pqxx/pqxx>
 
 #include "api.hpp"
+#include "board_cache.hpp"
 
 namespace al::console {
 namespace {
-
-void board(ApiCall& call) {
-  auto conn = call.pool.acquire();
-  pqxx::read_transaction tx(*conn);
-  const auto text = tx.exec1(
-      "SELECT coalesce(json_agg(b), '[]')::text FROM (SELECT object, code, name, count FROM al.status_board) b")[0];
-  send_json(call.res, "{\"board\":" + text.as<std::string>() + "}");
-}
 
 void filters(ApiCall& call) {
   auto conn = call.pool.acquire();
@@ -28,8 +21,8 @@ void filters(ApiCall& call) {
 
 }  // namespace
 
-void add_board_routes(ApiRoutes& routes) {
-  routes.get(R"(/api/board)", board);
+void add_board_routes(ApiRoutes& routes, BoardCache& board) {
+  routes.get(R"(/api/board)", [&board](ApiCall& call) { send_json(call.res, board.json()); });
   routes.get(R"(/api/filters)", filters);
 }
 

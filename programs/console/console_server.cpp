@@ -109,7 +109,8 @@ ConsoleServer::ConsoleServer(const Config& config)
   add_session_routes();
   add_job_routes(*this);
   add_process_routes(*this);
-  add_board_routes(*this);
+  m_board = std::make_unique<BoardCache>(config.database_url);
+  add_board_routes(*this, *m_board);
   add_event_route();
   add_pages();
 }

@@ -15,6 +15,7 @@
 #include "accounts.hpp"
 #include "api.hpp"
 #include "assemblyline/config.hpp"
+#include "board_cache.hpp"
 #include "change_feed.hpp"
 #include "connection_pool.hpp"
 #include "session_store.hpp"
@@ -48,6 +49,7 @@ private:
   SessionStore m_sessions;
   ConnectionPool m_pool;
   std::unique_ptr<ChangeFeed> m_feed;
+  std::unique_ptr<BoardCache> m_board;
   std::unique_ptr<httplib::Server> m_server;
   std::string m_host;
   int m_port = 0;

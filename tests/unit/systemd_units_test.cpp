@@ -22,7 +22,7 @@ namespace {
 
 const fs::path units_dir = fs::path(AL_SOURCE_DIR) / "config/systemd";
 const std::vector<std::string> unit_names = {"assemblyline-scheduler.service", "assemblyline-worker@.service",
-                                             "assemblyline.target"};
+                                             "assemblyline-console.service", "assemblyline.target"};
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);
@@ -125,11 +125,12 @@ TEST(SystemdUnits, SystemdAnalyzeVerifyReportsNothing) {
   if (!fs::exists("/usr/bin/systemd-analyze")) {
     // No systemd here: the strict parse above is the check, plus the binaries the units start.
     EXPECT_TRUE(fs::exists(fs::path(AL_BIN_DIR) / "al-scheduler"));
+    EXPECT_TRUE(fs::exists(fs::path(AL_BIN_DIR) / "al-console"));
     for (const auto& stage : al::stage_names()) EXPECT_TRUE(fs::exists(fs::path(AL_BIN_DIR) / ("al-" + stage)));
     fs::remove_all(dir);
     return;
   }
-  std::string units = "./assemblyline-scheduler.service ./assemblyline.target";
+  std::string units = "./assemblyline-scheduler.service ./assemblyline-console.service ./assemblyline.target";
   for (const auto& stage : al::stage_names()) units += " ./assemblyline-worker@" + stage + ".service";
   int status = 0;
   const std::string out = run("cd '" + dir.string() + "' && /usr/bin/systemd-analyze verify " + units, &status);
