@@ -97,16 +97,14 @@ struct ProcessQuery {
   // The state and free-text filters over p ($5, $6), written for the
   // planner: "error" names its codes, so the partial index of failures finds
   // a thousand failed among a million; free text is a set of process numbers
-  // that the trigram indexes of sql/020 find (destination, record fields,
-  // template), joined to the page rather than tested row by row.
+  // that the trigram index of al.rcps_search (destination and record fields)
+  // and the jobs' templates give, joined to the page, not tested row by row.
   [[nodiscard]] std::string row_filters() const {
     std::string sql = " AND ($5::text IS NULL OR p.indicator = $5) ";
     if (state == "error") sql += " AND p.rcpstatus IN (341, 541, 641) ";
     if (!pattern) return sql + " AND ($6::text IS NULL OR true) ";
     return sql + " AND p.process IN ("
-                 "      SELECT r.rcp_id FROM al.rcps r WHERE r.address ILIKE $6 "
-                 "      UNION SELECT r.rcp_id FROM al.trns t JOIN al.rcps r ON r.trn_id = t.trn_id "
-                 "            WHERE t.data::text ILIKE $6 "
+                 "      SELECT s.rcp_id FROM al.rcps_search s WHERE s.text ILIKE $6 "
                  "      UNION SELECT r.rcp_id FROM al.jobs j JOIN al.rcps r ON r.job_id = j.job_id "
                  "            WHERE j.template ILIKE $6) ";
   }
