@@ -15,6 +15,8 @@ export function boardView(root) {
     const data = await api('/api/board');
     if (ticket !== loads) return; // a newer load is under way
     asOf.replaceChildren('Counts as of ', timeElement(data.as_of));
+    // Counts from before the last few seconds are being redone now: ask again shortly.
+    if (Date.now() - new Date(data.as_of).getTime() > 3000) setTimeout(() => { if (ticket === loads) load(); }, 1000);
     replaceKeepingFocus(tbody, data.board.length
       ? data.board.map((b) => row([show(b.object), show(b.code), show(b.name), show(b.count)]))
       : [emptyRow(4, 'No status codes.')]);

@@ -12,7 +12,6 @@ namespace {
 
 constexpr auto recount_every = std::chrono::seconds(2);
 constexpr auto watched_for = std::chrono::seconds(30);
-constexpr auto too_old = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -29,19 +28,17 @@ BoardCache::~BoardCache() {
 
 std::string BoardCache::json() {
   std::unique_lock lock(m_mutex);
-  const auto now = std::chrono::steady_clock::now();
-  m_requested_at = now;
-  m_wake.notify_all();  // a sleeping counter starts again
-  if (m_json.empty() || now - m_counted_at > too_old) {
-    m_counted.wait_for(lock, std::chrono::seconds(10), [&] { return m_stop || (!m_json.empty() && m_counted_at >= now); });
-  }
-  if (m_json.empty()) throw Error("status board: not counted yet; the database may be unreachable", true);
-  return m_json;
+  m_requested_at = std::chrono::steady_clock::now();
+  m_wake.notify_all();  // a sleeping counter looks again
+  if (m_board.empty()) m_counted.wait_for(lock, std::chrono::seconds(10), [&] { return m_stop || !m_board.empty(); });
+  if (m_board.empty()) throw Error("status board: not counted yet; the database may be unreachable", true);
+  return "{\"board\":" + m_board + ",\"as_of\":" + m_as_of + "}";
 }
 
 void BoardCache::run() {
   block_stop_signals_in_this_thread();
   std::unique_ptr<pqxx::connection> conn;
+  int64_t counted_marker = -1;
   std::unique_lock lock(m_mutex);
   while (!m_stop) {
     lock.unlock();
@@ -51,26 +48,33 @@ void BoardCache::run() {
         pqxx::nontransaction setup(*conn);
         setup.exec("SET TIME ZONE 'UTC'");
       }
-      pqxx::read_transaction tx(*conn);
-      const auto text = tx.exec1(
-          "SELECT json_build_object('board', coalesce((SELECT json_agg(b) FROM "
-          "  (SELECT object, code, name, count FROM al.status_board) b), '[]'), 'as_of', now())::text")[0]
-                            .as<std::string>();
-      tx.commit();
+      // Read before counting: a change during the count moves it again.
+      pqxx::nontransaction check(*conn);
+      const auto row = check.exec1("SELECT last_value, to_json(now())::text FROM al.change_marker");
+      check.commit();
+      const auto marker = row[0].as<int64_t>();
+      std::string board;
+      if (marker != counted_marker) {
+        pqxx::read_transaction tx(*conn);
+        board = tx.exec1("SELECT coalesce(json_agg(b), '[]')::text FROM "
+                         "(SELECT object, code, name, count FROM al.status_board) b")[0]
+                    .as<std::string>();
+        tx.commit();
+        counted_marker = marker;
+      }
       lock.lock();
-      m_json = text;
-      m_counted_at = std::chrono::steady_clock::now();
+      if (!board.empty()) m_board = std::move(board);
+      m_as_of = row[1].as<std::string>();  // the counts are exact as of this check
       m_counted.notify_all();
+      lock.unlock();
     } catch (const std::exception& e) {
       spdlog::warn("console: status board: {}; counting again in 2 s", e.what());
       conn.reset();
-      lock.lock();
     }
-    // Recount every 2 s while someone watches; otherwise sleep until asked.
+    lock.lock();
+    // Look again in 2 s while someone watches; otherwise sleep until asked.
     m_wake.wait_for(lock, recount_every, [&] { return m_stop; });
-    m_wake.wait(lock, [&] {
-      return m_stop || std::chrono::steady_clock::now() - m_requested_at < watched_for;
-    });
+    m_wake.wait(lock, [&] { return m_stop || std::chrono::steady_clock::now() - m_requested_at < watched_for; });
   }
 }
 

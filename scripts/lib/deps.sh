@@ -31,6 +31,7 @@ AL_DEBIAN_PACKAGES=(
   libsystemd-dev
   libcpp-httplib-dev
   chromium
+  openssl
 )
 AL_PG_BIN=/usr/lib/postgresql/15/bin
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -277,6 +278,41 @@ TEST_F(ConsoleApi, EventStreamsAreBoundedAndSayWhenSomethingChanged) {
   stream.join();
   EXPECT_TRUE(changed) << "no change event within 5 s of a submission; received: " << received;
   EXPECT_LT(waited.count(), 2000) << "pages must hear of a change within 2 s";
+}
+
+TEST_F(ConsoleApi, SpeaksHttpsWithACertificateAndRefusesToListenBeyondLoopbackWithout) {
+  prepare("tls");
+  // Off loopback without TLS: no start, and a line that says what to set.
+  m_line->set("AL_CONSOLE_LISTEN", "0.0.0.0:" + std::to_string(m_port));
+  const pid_t refused = m_line->start("al-console");
+  int status = 0;
+  ASSERT_EQ(::waitpid(refused, &status, 0), refused);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status;
+  EXPECT_NE(m_line->log_tail(5).find("is not loopback; set console.tls_cert and console.tls_key"), std::string::npos)
+      << m_line->log_tail(5);
+
+  // With a certificate it answers over TLS, and only over TLS.
+  const std::string cert = m_line->dir() + "/console.crt", key = m_line->dir() + "/console.key";
+  (void)al::test::run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout '" +
+                              key + "' -out '" + cert + "' 2>&1");
+  m_line->set("AL_CONSOLE_LISTEN", "127.0.0.1:" + std::to_string(m_port));
+  m_line->set("AL_CONSOLE_TLS_CERT", cert);
+  m_line->set("AL_CONSOLE_TLS_KEY", key);
+  m_line->start("al-console");
+  httplib::SSLClient https("127.0.0.1", m_port);
+  https.set_ca_cert_path(cert.c_str());
+  https.enable_server_certificate_verification(true);
+  auto answer = https.Post("/api/session", json{{"user", "olga"}, {"password", "olga-pw"}}.dump(), "application/json");
+  for (int i = 0; i < 100 && !answer; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    answer = https.Post("/api/session", json{{"user", "olga"}, {"password", "olga-pw"}}.dump(), "application/json");
+  }
+  ASSERT_TRUE(answer) << "no HTTPS answer\n" << m_line->log_tail();
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_NE(answer->get_header_value("Set-Cookie").find("; Secure"), std::string::npos)
+      << "the session cookie must be Secure under TLS: " << answer->get_header_value("Set-Cookie");
+  const auto plain = ConsoleClient(m_port).get("/api/session");
+  EXPECT_FALSE(plain && plain->status == 401) << "plain HTTP must not be served on the TLS port";
 }
 
 }  // namespace
