@@ -15,6 +15,7 @@ namespace al::console {
 namespace {
 
 constexpr long long count_cap = 10000;
+constexpr long long max_resolved_matches = 20000;  // more: matched row by row (ProcessQuery::resolve_search)
 constexpr int export_chunk = 2000;
 
 // How one sort order walks the rows. Recipient-level columns (the process
@@ -45,6 +46,10 @@ struct ProcessQuery {
   // sorts only) and the process number of its last row.
   std::optional<std::string> after_value;
   std::optional<long long> after_job, after_process;
+  // Free text (see resolve_search): the matching process numbers as an
+  // array literal when they are few, else matched row by row.
+  std::optional<std::string> matches;
+  bool search_row_by_row = false;
 
   static ProcessQuery read(const httplib::Request& req) {
     ProcessQuery q;
@@ -94,24 +99,25 @@ struct ProcessQuery {
            " AND ($3::text IS NULL OR " + alias + ".project = $3) "
            " AND ($4::text IS NULL OR " + alias + ".template = $4) ";
   }
-  // The state and free-text filters over p ($5, $6), written for the
+  // The state and free-text filters over p ($5, $6, $11), written for the
   // planner: "error" names its codes, so the partial index of failures finds
-  // a thousand failed among a million; free text is a set of process numbers
-  // that the trigram index of al.rcps_search (destination and record fields)
-  // and the jobs' templates give, joined to the page, not tested row by row.
+  // a thousand failed among a million; free text is the resolved set of
+  // matching process numbers ($11), or a test of each row in the walk's order
+  // when most rows match (resolve_search).
   [[nodiscard]] std::string row_filters() const {
-    std::string sql = " AND ($5::text IS NULL OR p.indicator = $5) ";
+    std::string sql = " AND ($5::text IS NULL OR p.indicator = $5) AND ($6::text IS NULL OR true) ";
     if (state == "error") sql += " AND p.rcpstatus IN (341, 541, 641) ";
-    if (!pattern) return sql + " AND ($6::text IS NULL OR true) ";
-    return sql + " AND p.process IN ("
-                 "      SELECT s.rcp_id FROM al.rcps_search s WHERE s.text ILIKE $6 "
-                 "      UNION SELECT r.rcp_id FROM al.jobs j JOIN al.rcps r ON r.job_id = j.job_id "
-                 "            WHERE j.template ILIKE $6) ";
+    if (search_row_by_row)
+      return sql + " AND ($11::bigint[] IS NULL OR true) "
+                   " AND (p.template ILIKE $6 OR EXISTS (SELECT 1 FROM al.rcps_search s "
+                   "                                    WHERE s.rcp_id = p.process AND s.text ILIKE $6)) ";
+    return sql + " AND ($11::bigint[] IS NULL OR p.process = ANY($11)) ";
   }
   [[nodiscard]] std::string filters() const { return job_filters("p") + row_filters(); }
 
   // The statement of one page of `limit` rows of `select` (columns of p).
-  // Parameters: $1…$6 filters, $7 cursor value, $8 cursor process, $9 limit, $10 cursor job.
+  // Parameters: $1…$6 filters, $7 cursor value, $8 cursor process, $9 limit,
+  // $10 cursor job, $11 matching process numbers.
   [[nodiscard]] std::string statement(const std::string& select) const {
     const auto key = sort_key(sort);
     const std::string dir = descending ? " DESC" : " ASC";
@@ -143,8 +149,53 @@ struct ProcessQuery {
     };
     return tx.exec_params(statement(select), nullable(from), nullable(to), nullable(project), nullable(template_name),
                           nullable(state), nullable(pattern), nullable(after_value), nullable(text(after_process)),
-                          limit, nullable(text(after_job)));
+                          limit, nullable(text(after_job)), nullable(matches));
   }
+
+  // Up to count_cap + 1 rows of the filtered set, no cursor: the capped count.
+  [[nodiscard]] long long capped_count(pqxx::transaction_base& tx) const {
+    ProcessQuery whole = *this;
+    whole.after_value.reset();
+    whole.after_job.reset();
+    whole.after_process.reset();
+    whole.sort = "process";
+    return tx.exec_params1("SELECT count(*) FROM (" + whole.statement("1") + ") c", nullable(from), nullable(to),
+                           nullable(project), nullable(template_name), nullable(state), nullable(pattern), nullptr,
+                           nullptr, count_cap + 1, nullptr, nullable(matches))[0]
+        .as<long long>();
+  }
+
+  // Finds the recipients free text matches, through the trigram index of
+  // al.rcps_search (destination and record fields) and the jobs' templates.
+  // A rare term gives a few ids, which the page and the count then join. A
+  // term most rows have would give a million (or take longer than 150 ms to
+  // find): then each row is tested in the walk's order instead, which finds
+  // a page of them at once, and the count says "more than count_cap".
+  // Returns false in that case.
+  bool resolve_search(pqxx::dbtransaction& tx) {
+    if (!pattern) return true;
+    try {
+      pqxx::subtransaction probe(tx, "search_probe");
+      probe.exec("SET LOCAL statement_timeout = '150ms'");
+      const auto row = probe.exec_params1(
+          "SELECT count(*), coalesce(array_agg(m.rcp_id), '{}')::text FROM ("
+          "  SELECT s.rcp_id FROM al.rcps_search s WHERE s.text ILIKE $1 "
+          "  UNION SELECT r.rcp_id FROM al.jobs j JOIN al.rcps r ON r.job_id = j.job_id WHERE j.template ILIKE $1 "
+          "  LIMIT $2) m",
+          *pattern, max_resolved_matches + 1);
+      probe.exec("SET LOCAL statement_timeout = '10s'");
+      probe.commit();
+      if (row[0].as<long long>() <= max_resolved_matches) {
+        matches = row[1].as<std::string>();
+        return true;
+      }
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "57014") throw;
+    }
+    search_row_by_row = true;
+    return false;
+  }
+
 
   // The sort value, the job (job-level sorts) and the process, for advance().
   [[nodiscard]] std::string key_columns() const {
@@ -177,8 +228,10 @@ void list_processes(ApiCall& call) {
   auto query = ProcessQuery::read(call.req);
   auto conn = call.pool.acquire();
   pqxx::read_transaction tx(*conn);
-  const auto rows = query.page(tx, query.key_columns() + ", row_to_json((SELECT r FROM (SELECT " +
-                                       list_columns + ") r))::text", limit + 1);
+  const std::string select =
+      query.key_columns() + ", row_to_json((SELECT r FROM (SELECT " + list_columns + ") r))::text";
+  const bool countable = query.resolve_search(tx);
+  const auto rows = query.page(tx, select, limit + 1);
   nlohmann::json out_rows = nlohmann::json::array();
   nlohmann::json next = nullptr;
   const int json_column = static_cast<int>(rows.columns()) - 1;
@@ -191,12 +244,7 @@ void list_processes(ApiCall& call) {
     out_rows.push_back(nlohmann::json::parse(rows[i][json_column].c_str()));
   }
   // Counting stops at the cap: a count of a million rows would cost more than the page.
-  const long long count =
-      tx.exec_params1("SELECT count(*) FROM (SELECT 1 FROM al.processes p WHERE " + query.filters() +
-                          " LIMIT $7) c",
-                      nullable(query.from), nullable(query.to), nullable(query.project), nullable(query.template_name),
-                      nullable(query.state), nullable(query.pattern), count_cap + 1)[0]
-          .as<long long>();
+  const long long count = countable ? query.capped_count(tx) : count_cap + 1;
   send_json(call.res, nlohmann::json{{"rows", std::move(out_rows)},
                                      {"next_after", next},
                                      {"count", std::min(count, count_cap)},
@@ -270,7 +318,13 @@ private:
 };
 
 void export_processes(ApiCall& call) {
-  ExportStream stream(ProcessQuery::read(call.req), call.pool.acquire());
+  auto query = ProcessQuery::read(call.req);
+  auto conn = call.pool.acquire();
+  {
+    pqxx::read_transaction tx(*conn);
+    (void)query.resolve_search(tx);
+  }
+  ExportStream stream(std::move(query), std::move(conn));
   call.res.set_header("Content-Disposition", "attachment; filename=\"processes.csv\"");
   call.res.set_header("Cache-Control", "no-store");
   call.res.set_chunked_content_provider("text/csv; charset=utf-8", std::move(stream));
