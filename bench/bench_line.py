@@ -10,6 +10,7 @@ machine exactly as the tests do.
 import atexit
 import json
 import os
+import shlex
 import platform
 import signal
 import subprocess
@@ -61,7 +62,8 @@ class Session:
 
 
 class Line:
-    def __init__(self, name, env=None, smtp=False):
+    def __init__(self, name, env=None, smtp=False, pg_conf=""):
+        self.pg_conf = pg_conf
         self.dir = os.path.join(WORK, name)
         self.env = dict(os.environ)
         self.env.update(env or {})
@@ -87,7 +89,8 @@ class Line:
         os.chmod(WORK, 0o755)
         os.chmod(self.dir, 0o755)
         # Durable: fsync and synchronous_commit on (the library's default for "on").
-        port = sh(f'al_pg_start "{self.dir}/pg" auto on >&2; echo $AL_PG_PORT').strip()
+        port = sh(f'AL_PG_EXTRA_CONF={shlex.quote(self.pg_conf)} al_pg_start "{self.dir}/pg" auto on >&2; '
+                  'echo $AL_PG_PORT').strip()
         self.pg_port = port
         admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         self.psql("CREATE DATABASE bench", db=admin)
@@ -149,6 +152,25 @@ class Line:
             procs[int(pid)] = os.path.basename(cmd.split()[0])
         return procs
 
+    def stop_line(self):
+        """Stops the line's processes and leaves PostgreSQL running: backends
+        report their statistics when they exit, so counts read after this are
+        exact."""
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc = None
+
+    def table_writes(self):
+        """Rows inserted, updated and deleted per table of schema al (exact after stop_line)."""
+        time.sleep(0.5)  # the last backends' exit reports
+        rows = self.psql("SELECT json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del)) "
+                         "FROM pg_stat_user_tables WHERE schemaname = 'al' AND n_tup_ins + n_tup_upd + n_tup_del > 0")
+        return {name: dict(zip(("inserted", "updated", "deleted"), v)) for name, v in json.loads(rows).items()}
+
     def stop(self):
         if self.proc:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -159,6 +181,32 @@ class Line:
         if self.smtp:
             sh(f'al_smtp_stop "{self.dir}/smtp.pid" || true', capture=False)
         sh(f'al_pg_stop "{self.dir}/pg" || true', capture=False)
+
+    def postgres_cpu_s(self):
+        """CPU seconds used so far by this run's PostgreSQL: the postmaster,
+        its live children (backends, WAL writer, checkpointer) and the
+        children it has reaped. The difference over a run is the database's
+        share of the work, which wall time on a busy 2-core machine hides."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open(f"{self.dir}/pg/postmaster.pid") as f:
+            postmaster = int(f.readline())
+
+        def stat(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()
+
+        fields = stat(postmaster)
+        total = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = stat(entry)
+                if int(fields[1]) == postmaster:
+                    total += sum(int(x) for x in fields[11:15])
+            except (OSError, IndexError):
+                pass
+        return total / ticks
 
     def row_writes(self):
         return int(self.psql("SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "

@@ -88,6 +88,10 @@ al_pg_configure() {
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
     fi
+    # Extra settings for one start, e.g. a bench's pg_stat_statements.
+    if [[ -n "${AL_PG_EXTRA_CONF:-}" ]]; then
+      printf '%s\n' "$AL_PG_EXTRA_CONF"
+    fi
   } | al_pg_run tee "$data/assemblyline.conf" >/dev/null
 }
 
