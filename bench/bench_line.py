@@ -165,11 +165,17 @@ class Line:
             self.proc = None
 
     def table_writes(self):
-        """Rows inserted, updated and deleted per table of schema al (exact after stop_line)."""
+        """Rows inserted, updated (and of those, HOT: no index touched) and deleted
+        per table of schema al; exact after stop_line."""
         time.sleep(0.5)  # the last backends' exit reports
-        rows = self.psql("SELECT json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del)) "
+        rows = self.psql("SELECT json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd)) "
                          "FROM pg_stat_user_tables WHERE schemaname = 'al' AND n_tup_ins + n_tup_upd + n_tup_del > 0")
-        return {name: dict(zip(("inserted", "updated", "deleted"), v)) for name, v in json.loads(rows).items()}
+        return {name: dict(zip(("inserted", "updated", "deleted", "hot_updated"), v)) for name, v in json.loads(rows).items()}
+
+    def wal(self):
+        """WAL written so far: records, full-page images, bytes (pg_stat_wal)."""
+        row = self.psql("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+        return dict(zip(("records", "full_page_images", "bytes"), (int(x) for x in row.split("|"))))
 
     def stop(self):
         if self.proc:

@@ -4,7 +4,7 @@
 -- (nested statements): every status change of a TRNS or RCPS row is a
 -- non-HOT update (its status is in partial-index predicates), about 25-30 µs
 -- of index maintenance each, so the line's cost is mostly how many row
--- versions it writes. Three changes, no change in behaviour:
+-- versions it writes. Five changes, no change in what anyone can observe:
 --
 -- 1. al.bump_trns_for_rcps moves a record's count of open recipients and
 --    completes (411 → 999) or reopens (→ 401) the record in one UPDATE; it
@@ -17,6 +17,45 @@
 --    the history are written, so the distributors queue less on each other.
 -- 4. al.form_batches numbers the recipients once (it sorted them twice) and
 --    assigns them in the statement that creates the batches.
+-- 5. A record's stage outcome and the step after it are one write: al.finish
+--    sets TRNS 301 (waits at the barrier) or 401 (waits for batching) where
+--    it set 290 or 390 and the roll-up moved it on in a second UPDATE. The
+--    history (with history_items on) still shows 231 → 290 → 301; the guard
+--    accepts x31 → next when x31 → x90 → next are both legal moves.
+--    TRNS updates per record: 13 → 10 with 1.
+
+-- The processed code a TRNS move skips when al.finish writes a worker's
+-- outcome and the roll-up's next step at once; NULL for any other move.
+CREATE FUNCTION al.trns_via_processed(p_from int, p_to int) RETURNS int LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN p_from = 231 AND p_to = 301 THEN 290
+              WHEN p_from = 331 AND p_to = 401 THEN 390 END
+$$;
+COMMENT ON FUNCTION al.trns_via_processed(int, int) IS
+  'Internal: 290 for TRNS 231 → 301 and 390 for 331 → 401 (al.finish writes processed and the next step at once); else NULL';
+
+-- Worker: outcomes fenced by (id, x31, attempt), as in sql/008; a record's
+-- processed code goes straight on to the step after it.
+CREATE OR REPLACE FUNCTION al.finish(p_stage text, p_ids bigint[], p_attempts int[], p_ok boolean[], p_errors text[])
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  s al.stages := al.stage(p_stage);
+  ok_code int := CASE s.done_code WHEN 290 THEN 301 WHEN 390 THEN 401 ELSE s.done_code END;
+  n int;
+BEGIN
+  EXECUTE format(
+    'UPDATE al.%1$I t SET %3$I = CASE WHEN a.ok THEN $3 ELSE $4 END,
+                          error = CASE WHEN a.ok THEN NULL ELSE a.err END,
+                          tries = CASE WHEN a.ok THEN 0 ELSE t.tries END,
+                          status_changed_at = now()
+     FROM unnest($1::bigint[], $2::int[], $6::boolean[], $7::text[]) AS a(id, att, ok, err)
+     WHERE t.%2$I = a.id AND t.attempt = a.att AND t.%3$I = $5',
+    s.tbl, s.id_col, s.status_col)
+    USING p_ids, p_attempts, ok_code, s.hundreds * 100 + 41, s.hundreds * 100 + 31, p_ok, p_errors;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+COMMENT ON FUNCTION al.finish(text, bigint[], int[], boolean[], text[]) IS
+  'Worker: writes outcomes fenced by (id, x31, attempt): processed (JOBS 211; TRNS 301 or 401, the step after 290/390; BCHS x90; tries reset) or error (x41 with error); returns rows written';
 
 CREATE OR REPLACE FUNCTION al.bump_trns_for_rcps(p_changes jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -75,7 +114,8 @@ BEGIN
   FROM old_rows o JOIN new_rows n USING (trn_id)
   WHERE o.trnstatus <> n.trnstatus
     AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'TRNS' AND t.from_code = o.trnstatus AND t.to_code = n.trnstatus);
+                    WHERE t.object = 'TRNS' AND t.from_code = o.trnstatus AND t.to_code = n.trnstatus)
+    AND al.trns_via_processed(o.trnstatus, n.trnstatus) IS NULL;
   -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
   -- both transition tables, O(n²) when every move is legal.
   IF FOUND THEN
@@ -86,8 +126,18 @@ BEGIN
 
   IF al.setting('history_items') = 'on' THEN
     INSERT INTO al.status_history (object, id, old_status, new_status, changed_by, note)
-    SELECT 'TRNS', n.trn_id, o.trnstatus, n.trnstatus, al.actor(), n.error
-    FROM old_rows o JOIN new_rows n USING (trn_id) WHERE o.trnstatus <> n.trnstatus;
+    SELECT 'TRNS', n.trn_id, h.old_status, h.new_status, al.actor(), n.error
+    FROM old_rows o JOIN new_rows n USING (trn_id)
+    CROSS JOIN LATERAL (
+      SELECT o.trnstatus, n.trnstatus WHERE al.trns_via_processed(o.trnstatus, n.trnstatus) IS NULL
+      UNION ALL  -- a worker's x90 and the step after it, written at once: both moves recorded
+      SELECT o.trnstatus, al.trns_via_processed(o.trnstatus, n.trnstatus)
+      WHERE al.trns_via_processed(o.trnstatus, n.trnstatus) IS NOT NULL
+      UNION ALL
+      SELECT al.trns_via_processed(o.trnstatus, n.trnstatus), n.trnstatus
+      WHERE al.trns_via_processed(o.trnstatus, n.trnstatus) IS NOT NULL
+    ) AS h(old_status, new_status)
+    WHERE o.trnstatus <> n.trnstatus;
   END IF;
 
   SELECT al.bump_jobs_for_trns(jsonb_agg(jsonb_build_object('job_id', job_id, 'ob', ob, 'nb', nb, 'k', k)))
@@ -99,7 +149,8 @@ BEGIN
 
   -- The step after x90, in the same transaction: assembled records wait at
   -- the barrier, distributed ones wait for their batches, and a batched
-  -- record whose recipients are all terminal is complete.
+  -- record whose recipients are all terminal is complete. (al.finish writes
+  -- the first two at once; these catch a stage passed through.)
   UPDATE al.trns t SET trnstatus = 301, status_changed_at = now()
   FROM new_rows n JOIN old_rows o USING (trn_id)
   WHERE t.trn_id = n.trn_id AND n.trnstatus = 290 AND o.trnstatus <> 290;
