@@ -189,7 +189,8 @@ int run_line(pqxx::connection& conn, const LineRun& options) {
   }();
   const Work publish = [&](pqxx::work& tx, const Ids& owned) {
     tx.exec_params(
-        "UPDATE al.rcps SET rcpstatus = 641, post_status = false, post_error = '550 no such user' "
+        "UPDATE al.rcps SET rcpstatus = 641, post_status = false, post_error = '550 no such user', "
+        "error = 'delivery refused: 550 no such user' "
         "WHERE bch_id = ANY ($1::bigint[]) AND rcpstatus = 411 AND address = ANY ($2::text[])",
         array_literal(owned), undeliverable);
   };
