@@ -40,4 +40,9 @@ template <typename Range>
 /// backslashes and quotes escaped).
 [[nodiscard]] std::string text_array_literal(const std::vector<std::string>& values);
 
+/// A LIKE/ILIKE pattern matching values that contain `text` literally: its
+/// `%`, `_` and `\` are escaped (the default escape character), so a user's
+/// search text is never read as wildcards.
+[[nodiscard]] std::string like_contains_pattern(const std::string& text);
+
 }  // namespace al

@@ -57,8 +57,6 @@ void with_subject(const std::string& subject, const std::function<void()>& fn);
 /// The first line of an exception's text, without libpq's "ERROR:  " prefix.
 [[nodiscard]] std::string one_line(const std::exception& e);
 
-/// An ILIKE pattern matching `text` anywhere, with % _ \\ taken literally.
-[[nodiscard]] std::string like_pattern(const std::string& text);
 
 void add_db_commands(CLI::App& app, Context& ctx);        // db migrate, status, workers
 void add_template_commands(CLI::App& app, Context& ctx);  // template add|list|show

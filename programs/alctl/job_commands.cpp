@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include "alctl.hpp"
+#include "assemblyline/database.hpp"
 #include "assemblyline/error.hpp"
 
 namespace alctl {
@@ -102,8 +103,8 @@ struct JobsArgs {
 };
 
 int jobs(Context& ctx, const JobsArgs& args) {
-  const std::string search = args.search.empty() ? "" : like_pattern(args.search);
-  const std::string state = args.state.empty() ? "" : like_pattern(args.state);
+  const std::string search = args.search.empty() ? "" : al::like_contains_pattern(args.search);
+  const std::string state = args.state.empty() ? "" : al::like_contains_pattern(args.state);
   pqxx::work tx(ctx.db());
   const auto result = tx.exec_params(
       "SELECT o.* FROM al.job_overview o "
@@ -265,6 +266,12 @@ int steer(Context& ctx, const std::string& verb, const SteerArgs& args, const st
     const auto r = args.stage.empty() && !args.unknown
                        ? tx.exec_params(sql, args.job_id)
                        : tx.exec_params(sql, args.job_id, nullable(args.stage), args.unknown);
+    // As the console does: the job's history says that alctl did it and to
+    // how many items (retry and skip change items, not always the job).
+    // close and the like answer with a word and are in the history already.
+    if (verb == "retry" || verb == "skip" || verb == "cancel") {
+      tx.exec_params("SELECT al.record_action($1, $2, $3)", args.job_id, "alctl " + verb, r[0][0].as<int>());
+    }
     tx.commit();
     value = r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
   });

@@ -42,15 +42,6 @@ std::string one_line(const std::exception& e) {
   return text;
 }
 
-std::string like_pattern(const std::string& text) {
-  std::string out = "%";
-  for (const char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
 void with_subject(const std::string& subject, const std::function<void()>& fn) {
   try {
     fn();

@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "alctl.hpp"
+#include "assemblyline/database.hpp"
 
 namespace alctl {
 namespace {
@@ -21,7 +22,7 @@ struct ProcessesArgs {
 const char* nullable(const std::string& text) { return text.empty() ? nullptr : text.c_str(); }
 
 int processes(Context& ctx, const ProcessesArgs& args) {
-  const std::string search = args.search.empty() ? "" : like_pattern(args.search);
+  const std::string search = args.search.empty() ? "" : al::like_contains_pattern(args.search);
   const std::string before = args.before > 0 ? std::to_string(args.before) : "";
   const std::string limit = args.limit > 0 ? std::to_string(args.limit) : "";  // 0: the whole set
   pqxx::result result;

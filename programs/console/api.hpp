@@ -60,8 +60,6 @@ struct NotFound : std::runtime_error {
                                        const std::vector<std::string>& choices, const std::string& fallback);
 /// The path's first capture (\d+) as an id.
 [[nodiscard]] long long path_id(const httplib::Request& req);
-/// ILIKE pattern matching `text` anywhere, with % _ \ taken literally.
-[[nodiscard]] std::string contains_pattern(const std::string& text);
 /// nullptr for absent, for exec_params' NULL.
 [[nodiscard]] inline const char* nullable(const std::optional<std::string>& value) {
   return value ? value->c_str() : nullptr;

@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "assemblyline/database.hpp"
 #include "api.hpp"
 
 namespace al::console {
@@ -25,7 +26,7 @@ void list_jobs(ApiCall& call) {
   const long long limit = int_param(call.req, "limit", 1, 500, 50);
   const long long before = int_param(call.req, "before", 1, std::numeric_limits<long long>::max(), 0);
   const auto search = param(call.req, "q");
-  const std::optional<std::string> pattern = search ? std::optional(contains_pattern(*search)) : std::nullopt;
+  const std::optional<std::string> pattern = search ? std::optional(al::like_contains_pattern(*search)) : std::nullopt;
   const std::optional<std::string> before_id = before > 0 ? std::optional(std::to_string(before)) : std::nullopt;
   auto conn = call.pool.acquire();
   pqxx::read_transaction tx(*conn);

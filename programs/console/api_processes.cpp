@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "assemblyline/database.hpp"
 #include "api.hpp"
 #include "csv_export.hpp"
 
@@ -59,7 +60,7 @@ struct ProcessQuery {
     q.template_name = param(req, "template");
     q.state = param(req, "state");
     if (q.state) (void)choice_param(req, "state", {"ok", "error", "open", "excluded", "cancelled"}, "");
-    if (const auto search = param(req, "q")) q.pattern = contains_pattern(*search);
+    if (const auto search = param(req, "q")) q.pattern = al::like_contains_pattern(*search);
     q.sort = choice_param(req, "sort", {"process", "created_at", "destination", "template"}, "process");
     q.descending = choice_param(req, "dir", {"desc", "asc"}, "desc") == "desc";
     if (const auto after = param(req, "after")) q.set_cursor(*after);

@@ -51,15 +51,6 @@ long long path_id(const httplib::Request& req) {
   }
 }
 
-std::string contains_pattern(const std::string& text) {
-  std::string out = "%";
-  for (const char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "%";
-}
-
 void send_json(httplib::Response& res, const std::string& body, int status) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");

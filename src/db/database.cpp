@@ -86,4 +86,13 @@ std::string text_array_literal(const std::vector<std::string>& values) {
   return out;
 }
 
+std::string like_contains_pattern(const std::string& text) {
+  std::string out = "%";
+  for (const char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "%";
+}
+
 }  // namespace al

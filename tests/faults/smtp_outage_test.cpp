@@ -117,6 +117,10 @@ TEST(SmtpOutage, RetryAfterRefusalsSendsOnlyToThoseNotYetSent) {
   sink = f::start_smtp_sink(smtp_port, maildir, line.dir() + "/logs/smtp2.log");
   const std::string alctl = "AL_DATABASE_URL='" + url + "' " + AL_BIN_DIR + "/alctl";
   EXPECT_EQ(al::test::run_command(alctl + " retry " + job + " 2>&1"), "job " + job + ": 3 items put back to ready\n");
+  EXPECT_EQ(query_value(url, "SELECT changed_by || ' ' || note FROM al.status_history WHERE object = 'JOBS' "
+                             "AND id = " + job + " AND note LIKE 'alctl %'"),
+            "alctl alctl retry: 3 items")
+      << "the job's history names the action and its items";
   ASSERT_EQ(al::test::wait_for_value(url, "SELECT state FROM al.job_overview WHERE job_id = " + job,
                                      "closed (automatically)", 60),
             "closed (automatically)")
