@@ -170,7 +170,7 @@ class Line:
         time.sleep(0.5)  # the last backends' exit reports
         rows = self.psql("SELECT json_object_agg(relname, json_build_array(n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd)) "
                          "FROM pg_stat_user_tables WHERE schemaname = 'al' AND n_tup_ins + n_tup_upd + n_tup_del > 0")
-        return {name: dict(zip(("inserted", "updated", "deleted", "hot_updated"), v)) for name, v in json.loads(rows).items()}
+        return {name: dict(zip(("inserted", "updated", "deleted", "hot_updated"), v)) for name, v in json.loads(rows or "{}").items()}
 
     def wal(self):
         """WAL written so far: records, full-page images, bytes (pg_stat_wal)."""
@@ -178,12 +178,7 @@ class Line:
         return dict(zip(("records", "full_page_images", "bytes"), (int(x) for x in row.split("|"))))
 
     def stop(self):
-        if self.proc:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.stop_line()
         if self.smtp:
             sh(f'al_smtp_stop "{self.dir}/smtp.pid" || true', capture=False)
         sh(f'al_pg_stop "{self.dir}/pg" || true', capture=False)
@@ -213,10 +208,6 @@ class Line:
             except (OSError, IndexError):
                 pass
         return total / ticks
-
-    def row_writes(self):
-        return int(self.psql("SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "
-                             "WHERE datname = 'bench'"))
 
 
 def _delete_trash():
