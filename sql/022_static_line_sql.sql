@@ -171,3 +171,11 @@ END $$;
 ALTER TABLE al.rcps DROP CONSTRAINT rcps_bch_id_fkey;
 COMMENT ON COLUMN al.rcps.bch_id IS
   'The batch of this recipient; not a foreign key (sql/022): set only by al.form_batches, cleared by a retry';
+
+-- A distributor's transaction holds its job's row from the recipients'
+-- roll-up (the job's counters) until it commits, and the other distributor
+-- waits for it. AFTER triggers of one event fire in name order, so the
+-- console's search rows (20-45 ms per 500 recipients) were written after the
+-- roll-up, with the job's row locked. The roll-up now fires last, as
+-- jobs_zz_close_automatically does on al.jobs.
+ALTER TRIGGER rcps_after_insert ON al.rcps RENAME TO rcps_zz_after_insert;
