@@ -373,7 +373,9 @@ struct Scheduler::Impl {
       metrics.done(w.stage, w.name, done->seq, done->ok, done->failed);
       spdlog::debug("worker {}: DONE seq {}: {} ids, {} ok, {} failed", w.name, done->seq, done->n, done->ok,
                     done->failed);
-      dirty[w.stage] = true;
+      // The worker's own stage needs no claim for the credits it got back:
+      // a stage stays dirty until a claim comes back short, so a backlog is
+      // still marked, and an empty claim would cost every hop a round trip.
       if (auto next = next_stage(w.stage); !next.empty()) dirty[next] = true;
       if (w.stage == "distributor") batches_due = true;
     } else if (auto* hb = std::get_if<bus::Heartbeat>(&message)) {
