@@ -3,7 +3,8 @@
 --   2. recipients lose their foreign key to batches;
 --   3. the recipients' roll-up fires after the console's search rows;
 --   4. roll-ups skip the statements that would change nothing;
---   5. al.form_batches assigns recipients their batch in O(records).
+--   5. al.form_batches assigns recipients their batch in O(records);
+--   6. the recipients' roll-up locks the job's row last.
 
 -- 1. al.claim, al.ack, al.lock_owned and al.finish built their statement with
 -- format() and ran it with EXECUTE, so PostgreSQL parsed and planned it again
@@ -419,4 +420,59 @@ BEGIN
     n := n + 1;
   END LOOP;
   RETURN n;
+END $$;
+
+-- 6. The recipients' roll-up moves their records first and the job last. The
+-- job's row stays locked until commit, and a batch's end (500 recipients
+-- delivered, their records complete) updated the records while holding it;
+-- presenters and the notifier wait for that row. 10 000 records, three runs
+-- each: 3.53-3.63 s before, 3.47-3.50 s after.
+CREATE OR REPLACE FUNCTION al.rcps_after_update() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  bad record;
+BEGIN
+  -- Statement triggers fire for zero rows too, and counter or panel updates
+  -- change no status: leave at once (this also ends nested roll-ups).
+  IF NOT EXISTS (SELECT rcp_id, rcpstatus FROM new_rows EXCEPT SELECT rcp_id, rcpstatus FROM old_rows) THEN
+    RETURN NULL;
+  END IF;
+  SELECT o.rcp_id, o.rcpstatus AS old_code, n.rcpstatus AS new_code INTO bad
+  FROM old_rows o JOIN new_rows n USING (rcp_id)
+  WHERE o.rcpstatus <> n.rcpstatus
+    AND NOT EXISTS (SELECT 1 FROM al.status_transitions t
+                    WHERE t.object = 'RCPS' AND t.from_code = o.rcpstatus AND t.to_code = n.rcpstatus);
+  -- No LIMIT 1: with one, the planner bets on an early hit and nests loops over
+  -- both transition tables, O(n²) when every move is legal.
+  IF FOUND THEN
+    RAISE EXCEPTION 'RCPS %: illegal status change % -> %', bad.rcp_id, bad.old_code, bad.new_code
+      USING ERRCODE = 'check_violation',
+            HINT = 'legal moves are listed in al.status_transitions; use alctl retry/skip/cancel';
+  END IF;
+
+  IF al.setting('history_items') = 'on' THEN
+    INSERT INTO al.status_history (object, id, old_status, new_status, changed_by, note)
+    SELECT 'RCPS', n.rcp_id, o.rcpstatus, n.rcpstatus, al.actor(), n.error
+    FROM old_rows o JOIN new_rows n USING (rcp_id) WHERE o.rcpstatus <> n.rcpstatus;
+  END IF;
+
+  PERFORM al.bump_trns_for_rcps(jsonb_agg(jsonb_build_object('trn_id', trn_id, 'd', d, 'reopened', reopened)))
+  FROM (SELECT n.trn_id,
+               sum((al.rcps_bucket(n.rcpstatus) = 1)::int - (al.rcps_bucket(o.rcpstatus) = 1)::int) AS d,
+               bool_or(n.rcpstatus = 401 AND o.rcpstatus <> 401) AS reopened
+        FROM old_rows o JOIN new_rows n USING (rcp_id)
+        WHERE o.rcpstatus <> n.rcpstatus
+        GROUP BY 1) x
+  WHERE d <> 0 OR reopened
+  HAVING count(*) > 0;
+
+  -- The job last: its row stays locked until commit.
+  PERFORM al.bump_for_rcps(jsonb_agg(jsonb_build_object('job_id', job_id, 'ob', ob, 'nb', nb, 'k', k)))
+  FROM (SELECT n.job_id, al.rcps_bucket(o.rcpstatus) AS ob, al.rcps_bucket(n.rcpstatus) AS nb, count(*) AS k
+        FROM old_rows o JOIN new_rows n USING (rcp_id)
+        WHERE al.rcps_bucket(o.rcpstatus) <> al.rcps_bucket(n.rcpstatus)
+        GROUP BY 1, 2, 3) x
+  HAVING count(*) > 0;
+
+  RETURN NULL;
 END $$;
