@@ -4,7 +4,8 @@
 --   3. the recipients' roll-up fires after the console's search rows;
 --   4. roll-ups skip the statements that would change nothing;
 --   5. al.form_batches assigns recipients their batch in O(records);
---   6. the recipients' roll-up locks the job's row last.
+--   6. the recipients' roll-up locks the job's row last;
+--   7. room on al.trns pages for the versions of a record's status moves.
 
 -- 1. al.claim, al.ack, al.lock_owned and al.finish built their statement with
 -- format() and ran it with EXECUTE, so PostgreSQL parsed and planned it again
@@ -476,3 +477,16 @@ BEGIN
 
   RETURN NULL;
 END $$;
+
+-- 7. Room on al.trns pages. A record is written ten times after its insert;
+-- most of those updates change an indexed status and cannot be HOT, but with
+-- free space on the page the new version stays on it, so fewer pages are
+-- dirtied and fewer full-page images written after a checkpoint, and the
+-- updates that change no indexed column (counters) become HOT. Measured with
+-- bench/throughput interleaved A/B: at 10 000 records HOT updates of al.trns
+-- 419-519 -> 4 988-5 132 of 100 000 and WAL 116 -> 99 MB; at 100 000 WAL
+-- 1.34-1.36 -> 1.07-1.08 GB and full-page images 30 400 -> 17 600-20 300.
+-- Wall time on the shared VM was within its noise at 100 000 (49-59 s vs
+-- 51-57 s) and 4 % faster at 10 000. Only pages written from now on are
+-- affected.
+ALTER TABLE al.trns SET (fillfactor = 60);
