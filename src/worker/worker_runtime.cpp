@@ -3,11 +3,13 @@
 // DONE, BYE) — in front of the executor thread that owns the database.
 #include "assemblyline/worker_runtime.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
 #include <thread>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +29,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// The soft descriptor limit up to the hard one, as systemd advises programs
+// that need many: a stage writing a batch keeps its files open until commit
+// (atomic_file_set.hpp), and sizes that to the limit.
+void raise_descriptor_limit() {
+  rlimit nofile{};
+  constexpr rlim_t enough = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur >= std::min(nofile.rlim_max, enough)) return;
+  nofile.rlim_cur = std::min(nofile.rlim_max, enough);
+  setrlimit(RLIMIT_NOFILE, &nofile);
+}
 
 std::string host_name() {
   char buf[256] = {0};
@@ -281,6 +294,7 @@ int run_worker(int argc, char** argv, const std::string& stage_name, std::unique
   }
   init_logging(config, process, stage_name);
   install_stop_signals();
+  raise_descriptor_limit();
   const std::string worker_name = unique_name(name, stage_name);
 
   try {

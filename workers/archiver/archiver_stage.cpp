@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "assemblyline/atomic_file_set.hpp"
 #include "assemblyline/database.hpp"
 #include "assemblyline/digest.hpp"
-#include "assemblyline/safe_path.hpp"
 
 namespace al {
 
