@@ -57,6 +57,8 @@ TEST(Retention, ADueJobLosesItsChildrenInBoundedStepsAndKeepsATombstone) {
       << "submit_job takes al.settings default_delete_after";
   const std::string before_new = children_of(*conn, new_job);
   ASSERT_NE(before_new, "");
+  ASSERT_EQ(value(*conn, "SELECT count(*) > 0 AND count(*) = (SELECT count(*) FROM al.rcps_search) FROM al.rcps"), "t")
+      << "each recipient has its search row";
   ASSERT_GT(int_value(*conn, "SELECT count(*) FROM al.status_history WHERE object = 'TRNS'"), 0);
   value(*conn, "UPDATE al.jobs SET created_at = now() - interval '31 days' WHERE job_id = " + std::to_string(old_job));
 
@@ -72,6 +74,10 @@ TEST(Retention, ADueJobLosesItsChildrenInBoundedStepsAndKeepsATombstone) {
   EXPECT_EQ(steps, 4) << "3 records, one each, then the rest";
   EXPECT_EQ(children_of(*conn, old_job), "");
   EXPECT_EQ(children_of(*conn, new_job), before_new) << "a job not due is untouched";
+  EXPECT_EQ(value(*conn, "SELECT (SELECT count(*) FROM al.rcps_search) = (SELECT count(*) FROM al.rcps)"), "t")
+      << "the purged recipients' search rows go with them (sql/023), the other job's stay";
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.rcps_search s "
+                             "WHERE NOT EXISTS (SELECT FROM al.rcps r WHERE r.rcp_id = s.rcp_id)"), 0);
   EXPECT_EQ(value(*conn, "SELECT job IS NULL FROM al.purge_step(NULL, 1)"), "t") << "nothing else is due";
 
   const std::string j = std::to_string(old_job);
