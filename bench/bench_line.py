@@ -24,6 +24,13 @@ PSQL = next((p for p in ("/usr/lib/postgresql/15/bin/psql",) if os.access(p, os.
 TRASH = []  # run directories to delete when the bench ends (see Line.start)
 BIN = os.environ.get("AL_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 WORK = os.environ.get("AL_BENCH_DIR", "/tmp/al-bench")
+# Server settings of every bench's PostgreSQL besides durability (always on):
+# checkpoints spaced as on a server that writes gigabytes of WAL per job
+# (README, "PostgreSQL for large jobs"). With the defaults (max_wal_size 1GB)
+# a 1 000 000-record job checkpoints every few seconds and writes two thirds
+# of its 33 GB of WAL as full-page images. AL_BENCH_PG_CONF replaces them
+# ("" for initdb's defaults).
+PG_CONF = os.environ.get("AL_BENCH_PG_CONF", "max_wal_size = '16GB'\ncheckpoint_timeout = '30min'")
 
 
 def sh(script, capture=True):
@@ -63,7 +70,7 @@ class Session:
 
 class Line:
     def __init__(self, name, env=None, smtp=False, pg_conf=""):
-        self.pg_conf = pg_conf
+        self.pg_conf = "\n".join(c for c in (PG_CONF.replace("\\n", "\n"), pg_conf) if c)
         self.dir = os.path.join(WORK, name)
         self.env = dict(os.environ)
         self.env.update(env or {})
@@ -256,6 +263,8 @@ def machine():
 
 
 def write_result(kind, result):
+    # The server settings the run had besides durability, for whoever compares.
+    result.setdefault("postgres_conf", [l for l in PG_CONF.replace("\\n", "\n").splitlines() if l])
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     path = os.path.join(ROOT, "bench", "results", f"{kind}-{stamp}.json")
