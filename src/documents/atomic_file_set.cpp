@@ -35,6 +35,14 @@ std::size_t max_open_files() {
   return limit;
 }
 
+/// Whether an unnamed file can be given a name here at all: many kernels
+/// refuse linkat(AT_EMPTY_PATH) without CAP_DAC_READ_SEARCH, so /proc/self/fd
+/// must be there to fall back on. Without it every file takes a temporary name.
+bool can_link_open_files() {
+  static bool const can = ::access("/proc/self/fd", X_OK) == 0;
+  return can;
+}
+
 /// linkat(2) of an open unnamed file: by descriptor where the kernel allows it
 /// to this process (AT_EMPTY_PATH), else through /proc/self/fd.
 bool link_open_file(int fd, int dir_fd, char const* name) {
@@ -101,7 +109,7 @@ void AtomicFileSet::add(std::filesystem::path const& target, std::string_view by
   auto& dir = m_directories[index];
   Pending file{index, target.filename().string(), -1, {}};
 
-  if (dir.unnamed_files && m_open_files < max_open_files()) {
+  if (dir.unnamed_files && m_open_files < max_open_files() && can_link_open_files()) {
     file.fd = ::openat(dir.fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     if (file.fd < 0) {
       if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) fail(dir.path, "open unnamed file", errno);
