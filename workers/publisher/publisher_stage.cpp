@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "assemblyline/atomic_file_set.hpp"
 #include "assemblyline/database.hpp"
 #include "assemblyline/mime_message.hpp"
-#include "assemblyline/atomic_file_set.hpp"
 #include "assemblyline/safe_path.hpp"
 #include "publisher/smtp_connection_slot.hpp"
 
