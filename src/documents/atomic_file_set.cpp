@@ -139,24 +139,22 @@ void AtomicFileSet::add(std::filesystem::path const& target, std::string_view by
 void AtomicFileSet::link_into_place(Pending& file) {
   auto const& dir = m_directories[file.directory];
   if (file.fd >= 0) {
-    if (link_open_file(file.fd, dir.fd, file.name.c_str())) {
-      ::close(file.fd);
-      file.fd = -1;
-      --m_open_files;
-      return;
-    }
-    if (errno != EEXIST) fail(dir.path / file.name, "link", errno);
-    // An older file of that name (a stage redone): link under a temporary
-    // name, then rename over it, so readers see the old or the new, never none.
-    file.temporary_name = temporary_name_for(file.name);
-    if (!link_open_file(file.fd, dir.fd, file.temporary_name.c_str())) {
-      auto const err = errno;
-      file.temporary_name.clear();
-      fail(dir.path / file.name, "link", err);
+    bool const named = link_open_file(file.fd, dir.fd, file.name.c_str());
+    if (!named) {
+      if (errno != EEXIST) fail(dir.path / file.name, "link", errno);
+      // An older file of that name (a stage redone): link under a temporary
+      // name, then rename over it, so readers see the old or the new, never none.
+      file.temporary_name = temporary_name_for(file.name);
+      if (!link_open_file(file.fd, dir.fd, file.temporary_name.c_str())) {
+        auto const err = errno;
+        file.temporary_name.clear();
+        fail(dir.path / file.name, "link", err);
+      }
     }
     ::close(file.fd);
     file.fd = -1;
     --m_open_files;
+    if (named) return;
   }
   if (::renameat(dir.fd, file.temporary_name.c_str(), dir.fd, file.name.c_str()) != 0) {
     fail(dir.path / file.name, "rename", errno);
