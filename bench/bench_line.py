@@ -71,6 +71,7 @@ class Session:
 class Line:
     def __init__(self, name, env=None, smtp=False, pg_conf=""):
         self.pg_conf = "\n".join(c for c in (PG_CONF.replace("\\n", "\n"), pg_conf) if c)
+        self.name = name
         self.dir = os.path.join(WORK, name)
         self.env = dict(os.environ)
         self.env.update(env or {})
@@ -84,19 +85,25 @@ class Line:
 
     def start(self, with_line=True):
         """Starts PostgreSQL (and, unless with_line is False, the whole line)."""
-        # The last run's directory is moved aside, not deleted: ext4 scans its
-        # inode tables for recently deleted inodes when it creates files, so
-        # deleting 20 000 files just before a run slows the archiver and the
-        # publisher by half. The bench deletes them when it ends.
-        if os.path.exists(self.dir):
-            aside = f"{self.dir}.old-{time.time_ns()}"
-            os.rename(self.dir, aside)
+        # Each run gets a directory of its own under WORK/runs, and WORK/<name>
+        # points at the latest. The last run's directory is not deleted now
+        # but when the bench ends (see spread_new_directories for why).
+        runs = os.path.join(WORK, "runs")
+        os.makedirs(runs, exist_ok=True)
+        spread_new_directories(runs)
+        self.dir = os.path.join(runs, f"{self.name}-{time.time_ns()}")
+        os.makedirs(self.dir)
+        latest = os.path.join(WORK, self.name)
+        if os.path.islink(latest):
+            TRASH.append(os.path.realpath(latest))
+        elif os.path.exists(latest):  # a real directory, from an older bench
+            aside = os.path.join(runs, f"{self.name}-old-{time.time_ns()}")
+            os.rename(latest, aside)
             TRASH.append(aside)
-        os.makedirs(WORK, exist_ok=True)
-        spread_new_directories(WORK)
-        os.makedirs(self.dir, exist_ok=True)
-        os.chmod(WORK, 0o755)
-        os.chmod(self.dir, 0o755)
+        os.symlink(self.dir, latest + ".new")
+        os.replace(latest + ".new", latest)
+        for d in (WORK, runs, self.dir):
+            os.chmod(d, 0o755)
         # Durable: fsync and synchronous_commit on (the library's default for "on").
         port = sh(f'AL_PG_EXTRA_CONF={shlex.quote(self.pg_conf)} al_pg_start "{self.dir}/pg" auto on >&2; '
                   'echo $AL_PG_PORT').strip()
