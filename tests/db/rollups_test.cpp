@@ -191,6 +191,37 @@ TEST(Rollups, CountersEqualCountsOverTheChildrenAfterAFullRun) {
       << "records failed, recipients failed, excluded, delivered";
 }
 
+// PL/pgSQL keeps a statement's plan for the life of the connection, sized by
+// what the transition tables held on its first call. Roll-ups that joined
+// old and new rows therefore nested loops over them forever after a one-row
+// status change: quadratic, minutes for a statement of 20 000 records (and
+// the scheduler's connection releases a whole job's barrier in one). sql/024
+// pairs the rows without a join. statement_timeout turns a relapse into a
+// failure instead of a hang; the linear statement takes well under a second.
+TEST(Rollups, AConnectionThatMovedOneRowFirstMovesTwentyThousandInOneStatement) {
+  auto conn = test::connect(test::fresh_database("rollup_plan_size"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "A", "recipients": [{"channel": "file", "address": "a.pdf"}]}])");
+  test::run_line(*conn);  // every roll-up of this connection now ran on one row first
+  ASSERT_EQ(int_value(*conn, "SELECT jobstatus FROM al.jobs"), 999);
+
+  value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object('name', 'R' || i)) "
+               "FROM generate_series(1, 20000) i))");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  test::claim_ack_finish(*conn, "identifier");
+  value(*conn, "SET statement_timeout = '20s'");
+
+  const auto claimed = test::claim(*conn, "assembler");
+  const auto acked = test::ack(*conn, "assembler", claimed);
+
+  EXPECT_EQ(claimed.size(), 20000u);
+  EXPECT_EQ(acked.size(), 20000u);
+  EXPECT_EQ(test::finish(*conn, "assembler", acked), 20000);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE trnstatus = 311"), 20000)
+      << "all assembled, the barrier is open";
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
   auto conn = test::connect(test::fresh_database("rollup_history_legal"));
   value(*conn, "UPDATE al.settings SET value = 'on' WHERE key = 'history_items'");
