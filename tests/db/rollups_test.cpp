@@ -222,6 +222,28 @@ TEST(Rollups, AConnectionThatMovedOneRowFirstMovesTwentyThousandInOneStatement) 
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// The same for batches (sql/025): al.form_batches moves all of a job's new
+// batches in one statement, on the scheduler's connection, which has usually
+// moved one batch at a time before. Batches of one recipient make 20 000.
+TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneStatement) {
+  auto conn = test::connect(test::fresh_database("rollup_plan_size_batches"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "A", "recipients": [{"channel": "file", "address": "a.pdf"}]}])");
+  test::run_line(*conn);
+  ASSERT_EQ(int_value(*conn, "SELECT jobstatus FROM al.jobs"), 999);
+
+  value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object('name', 'R' || i, "
+               "'recipients', jsonb_build_array(jsonb_build_object('channel', 'file', 'address', 'r' || i || '.pdf')))) "
+               "FROM generate_series(1, 20000) i))");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  value(*conn, "SET statement_timeout = '20s'");
+
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 1)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411"), 20000);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
   auto conn = test::connect(test::fresh_database("rollup_history_legal"));
   value(*conn, "UPDATE al.settings SET value = 'on' WHERE key = 'history_items'");
