@@ -12,6 +12,8 @@
 --    scheduler's release of a 1 000 000-record job's barrier is one
 --    statement. The triggers now read each table once into arrays sorted by
 --    id (every updated row is in both, once) and pair them by position.
+--    Statements that update rows by those arrays also name them by
+--    `= ANY (array)` on the primary key, so that a generic plan uses it.
 -- 2. One pass. The triggers passed over their rows three to five times: an
 --    EXCEPT to see whether any status moved, the guard's lookup in
 --    al.status_transitions row by row, one aggregate per counter. They now
@@ -104,17 +106,17 @@ BEGIN
   IF 290 = ANY (g_new) THEN
     UPDATE al.trns t SET trnstatus = 301, status_changed_at = now()
     FROM unnest(v_id, v_old, v_new) AS m(trn_id, old_code, new_code)
-    WHERE t.trn_id = m.trn_id AND m.new_code = 290 AND m.old_code <> 290;
+    WHERE t.trn_id = ANY (v_id) AND t.trn_id = m.trn_id AND m.new_code = 290 AND m.old_code <> 290;
   END IF;
   IF 390 = ANY (g_new) THEN
     UPDATE al.trns t SET trnstatus = 401, status_changed_at = now()
     FROM unnest(v_id, v_old, v_new) AS m(trn_id, old_code, new_code)
-    WHERE t.trn_id = m.trn_id AND m.new_code = 390 AND m.old_code <> 390;
+    WHERE t.trn_id = ANY (v_id) AND t.trn_id = m.trn_id AND m.new_code = 390 AND m.old_code <> 390;
   END IF;
   IF v_done_candidates > 0 THEN
     UPDATE al.trns t SET trnstatus = 999, status_changed_at = now()
     FROM unnest(v_id, v_old, v_new, v_open) AS m(trn_id, old_code, new_code, n_open)
-    WHERE t.trn_id = m.trn_id AND m.new_code = 411 AND m.n_open = 0 AND m.old_code <> 411
+    WHERE t.trn_id = ANY (v_id) AND t.trn_id = m.trn_id AND m.new_code = 411 AND m.n_open = 0 AND m.old_code <> 411
       AND t.n_rcps_open = 0 AND t.trnstatus = 411;
   END IF;
 
@@ -142,7 +144,7 @@ BEGIN
                                   OR (t.trnstatus = 411 AND t.n_rcps_open + x.d = 0) THEN now()
                              ELSE t.status_changed_at END
   FROM unnest(p_trn_ids, p_deltas, p_reopened) AS x(trn_id, d, reopened)
-  WHERE t.trn_id = x.trn_id
+  WHERE t.trn_id = ANY (p_trn_ids) AND t.trn_id = x.trn_id
     AND (x.d <> 0 OR (x.reopened AND t.trnstatus IN (411, 999)) OR (t.trnstatus = 411 AND t.n_rcps_open = 0));
 END $$;
 COMMENT ON FUNCTION al.bump_trns_for_rcps(bigint[], int[], boolean[]) IS

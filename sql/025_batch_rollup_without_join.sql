@@ -4,7 +4,11 @@
 -- of them for 1 000 000 records, on the scheduler's connection, which has
 -- usually moved one batch at a time before: with the join's plan kept from
 -- such a call, each of those statements compared every batch with every
--- other, four times. What the trigger does is that of sql/022.
+-- other, four times. The publications and recipients that travel with their
+-- batches are found by `bch_id = ANY (array)`, not by joining unnest() with
+-- their table: the generic plan of that join may read the whole table (at
+-- 100 000 records the publications' carry-along took 42 µs a row, 6 µs
+-- before). What the trigger does is that of sql/022.
 
 CREATE OR REPLACE FUNCTION al.bchs_after_update() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -14,6 +18,8 @@ DECLARE
   v_old int[];
   v_new int[];
   v_errors text[];
+  v_code int;
+  v_carry bigint[];
   bad record;
   touched bigint[];
 BEGIN
@@ -46,18 +52,25 @@ BEGIN
   FROM unnest(v_id, v_old, v_new, v_errors) AS m(bch_id, old_code, new_code, error)
   WHERE m.old_code <> m.new_code;
 
-  -- Publications travel with their batch.
-  IF v_new && ARRAY[511, 611, 711, 888, 999] THEN
-    UPDATE al.pubs p SET pubstatus = m.new_code, status_changed_at = now()
+  -- Publications travel with their batch. Each UPDATE names its rows by
+  -- `= ANY` on an indexed column: joined with unnest() instead, a generic
+  -- plan may read the whole table (its estimate of the array is a guess).
+  FOR v_code, v_carry IN
+    SELECT m.new_code, array_agg(m.bch_id)
     FROM unnest(v_id, v_old, v_new) AS m(bch_id, old_code, new_code)
-    WHERE p.bch_id = m.bch_id AND m.new_code <> m.old_code
-      AND m.new_code IN (511, 611, 711, 888, 999) AND p.pubstatus NOT IN (888, 999)
-      AND p.pubstatus <> m.new_code;
-  END IF;
+    WHERE m.new_code <> m.old_code AND m.new_code IN (511, 611, 711, 888, 999)
+    GROUP BY 1
+  LOOP
+    UPDATE al.pubs p SET pubstatus = v_code, status_changed_at = now()
+    WHERE p.bch_id = ANY (v_carry) AND p.pubstatus NOT IN (888, 999) AND p.pubstatus <> v_code;
+  END LOOP;
 
   -- A batch that ends takes its open recipients with it: delivered when it is
   -- complete (or only its notification failed), failed when it failed earlier.
-  IF v_new && ARRAY[441, 541, 641, 741, 888, 999] THEN
+  SELECT array_agg(m.bch_id) INTO v_carry
+  FROM unnest(v_id, v_old, v_new) AS m(bch_id, old_code, new_code)
+  WHERE m.new_code <> m.old_code AND m.new_code IN (441, 541, 641, 741, 888, 999);
+  IF v_carry IS NOT NULL THEN
     UPDATE al.rcps r SET
       rcpstatus = CASE m.new_code WHEN 999 THEN 999 WHEN 741 THEN 999 WHEN 888 THEN 888
                                   WHEN 541 THEN 541 ELSE 641 END,
@@ -73,7 +86,7 @@ BEGIN
                            THEN 'batch ' || m.bch_id || ' failed: ' || coalesce(m.error, 'status 541')
                            ELSE r.archive_error END
     FROM unnest(v_id, v_old, v_new, v_errors) AS m(bch_id, old_code, new_code, error)
-    WHERE r.bch_id = m.bch_id AND r.rcpstatus = 411 AND m.new_code <> m.old_code
+    WHERE r.bch_id = ANY (v_carry) AND r.bch_id = m.bch_id AND r.rcpstatus = 411 AND m.new_code <> m.old_code
       AND m.new_code IN (441, 541, 641, 741, 888, 999);
   END IF;
 
@@ -83,7 +96,7 @@ BEGIN
                                                      WHEN 690 THEN 711 ELSE 999 END,
                          status_changed_at = now()
     FROM unnest(v_id, v_old, v_new) AS m(bch_id, old_code, new_code)
-    WHERE b.bch_id = m.bch_id AND m.new_code IN (490, 590, 690, 790) AND m.old_code <> m.new_code
+    WHERE b.bch_id = ANY (v_id) AND b.bch_id = m.bch_id AND m.new_code IN (490, 590, 690, 790) AND m.old_code <> m.new_code
       AND b.bchstatus = m.new_code;
   END IF;
 

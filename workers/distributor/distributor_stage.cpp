@@ -11,11 +11,13 @@ std::vector<Outcome> DistributorStage::work(StageContext& ctx, pqxx::work& tx, c
 
   // A record redone after a retry gets its recipients afresh; delivered or
   // batched ones are never touched. al.pubs has no foreign key (sql/021), so
-  // publications of a removed recipient go with it here.
+  // publications of a removed recipient go with it here, found by `= ANY` on
+  // their index (as `IN (SELECT …)` the planner hashed the removed ids and
+  // read every publication of every job).
   tx.exec_params(
       "WITH gone AS (DELETE FROM al.rcps WHERE trn_id = ANY($1::bigint[]) AND rcpstatus IN (341, 388, 401) "
       "              RETURNING rcp_id) "
-      "DELETE FROM al.pubs WHERE rcp_id IN (SELECT rcp_id FROM gone)",
+      "DELETE FROM al.pubs WHERE rcp_id = ANY (ARRAY(SELECT rcp_id FROM gone))",
       id_array);
   // E-mail addresses are compared case-insensitively (stored lower-case in
   // al.contact_preferences); postal and file addresses exactly.
