@@ -20,7 +20,6 @@ DECLARE
   v_errors text[];
   v_code int;
   v_carry bigint[];
-  bad record;
   touched bigint[];
 BEGIN
   SELECT array_agg(bchstatus ORDER BY bch_id) INTO v_old FROM old_rows;
@@ -34,18 +33,8 @@ BEGIN
     RETURN NULL;
   END IF;
 
-  SELECT m.old_code, m.new_code INTO bad
-  FROM (SELECT DISTINCT o, n FROM unnest(v_old, v_new) AS u(o, n) WHERE o <> n) AS m(old_code, new_code)
-  WHERE NOT EXISTS (SELECT 1 FROM al.status_transitions t
-                    WHERE t.object = 'BCHS' AND t.from_code = m.old_code AND t.to_code = m.new_code);
-  IF FOUND THEN
-    SELECT m.bch_id, m.old_code, m.new_code INTO bad
-    FROM unnest(v_id, v_old, v_new) AS m(bch_id, old_code, new_code)
-    WHERE m.old_code = bad.old_code AND m.new_code = bad.new_code;
-    RAISE EXCEPTION 'BCHS %: illegal status change % -> %', bad.bch_id, bad.old_code, bad.new_code
-      USING ERRCODE = 'check_violation',
-            HINT = 'legal moves are listed in al.status_transitions; use alctl retry/skip/cancel';
-  END IF;
+  PERFORM al.check_status_moves('BCHS', v_id, v_old, v_new,
+                                'legal moves are listed in al.status_transitions; use alctl retry/skip/cancel');
 
   INSERT INTO al.status_history (object, id, old_status, new_status, changed_by, note)
   SELECT 'BCHS', m.bch_id, m.old_code, m.new_code, al.actor(), m.error
