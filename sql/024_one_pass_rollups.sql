@@ -144,8 +144,7 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- A record's open recipients and its completion, from arrays (the jsonb
--- form of sql/021 stays for its other callers).
+-- A record's open recipients and its completion, from arrays.
 CREATE FUNCTION al.bump_trns_for_rcps(p_trn_ids bigint[], p_deltas int[], p_reopened boolean[])
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -167,6 +166,16 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION al.bump_trns_for_rcps(bigint[], int[], boolean[]) IS
   'Internal: moves records'' open-recipient counts by p_deltas; a reopened record goes back to 401, a batched one with none open to 999';
+
+-- The jsonb form (sql/021, still called by the recipients' insert roll-up)
+-- unpacks its entries and hands them to the array form: one place moves a
+-- record's open recipients.
+CREATE OR REPLACE FUNCTION al.bump_trns_for_rcps(p_changes jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM al.bump_trns_for_rcps(array_agg((e->>'trn_id')::bigint), array_agg((e->>'d')::int),
+                                array_agg(coalesce((e->>'reopened')::bool, false)))
+  FROM jsonb_array_elements(p_changes) e;
+END $$;
 
 CREATE OR REPLACE FUNCTION al.rcps_after_update() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
