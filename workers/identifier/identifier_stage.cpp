@@ -192,6 +192,11 @@ void IdentifierStage::identify(StageContext& ctx, const WorkItem& job) {
     // what the stage timeout measures, and a file of a million records takes
     // longer to read than that.
     tx.exec_params("UPDATE al.jobs SET n_records = $2, status_changed_at = now() WHERE job_id = $1", job.id, seq);
+    // The assemblers may start on the records committed so far: the barrier
+    // before distribution waits for the whole job anyway (al.advance_jobs
+    // opens it only once the job is identified). The last chunk's records are
+    // announced by the identifier's DONE.
+    if (more && !chunk.empty()) tx.exec("SELECT pg_notify('al_ready', 'assembler')");
     if (!more) {
       input->close(tx);
       if (seq == 0) {
