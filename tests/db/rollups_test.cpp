@@ -121,6 +121,47 @@ TEST(Rollups, OptedOutAddressIsExcludedAndTheJobIsIncompletelySent) {
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// The distributor inserts a record's recipients and finishes the record in
+// one transaction; the finish counts the open recipients (sql/026), so each
+// record is written once there, not once more by the recipients' roll-up.
+TEST(Rollups, ADistributedRecordIsWrittenOnceWithItsOpenRecipientsCounted) {
+  auto conn = test::connect(test::fresh_database("rollup_distribute_once"));
+  test::put_template(*conn, "letter");
+  value(*conn, "INSERT INTO al.contact_preferences VALUES ('out@example.com', 'email', true, 'said no')");
+  test::submit(*conn, "letter", R"([
+    {"name": "A", "recipients": [{"channel": "email", "address": "a@example.com"},
+                                 {"channel": "file", "address": "a.pdf"},
+                                 {"channel": "email", "address": "out@example.com"}]},
+    {"name": "B", "recipients": [{"channel": "print", "address": "B\nStreet 1"}]},
+    {"name": "C"}])");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler"}) test::claim_ack_finish(*conn, stage);
+  const auto acked = test::ack(*conn, "distributor", test::claim(*conn, "distributor"));
+  ASSERT_EQ(acked.size(), 3u);
+  std::string attempts = "{";
+  for (const auto& a : acked) attempts += (attempts.size() > 1 ? "," : "") + std::to_string(a.attempt);
+  attempts += "}";
+
+  // Pending statistics may still hold earlier transactions' counts: take the difference.
+  const char* const trns_updates =
+      "SELECT coalesce((SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relid = 'al.trns'::regclass), 0)";
+  pqxx::work tx(*conn);
+  const int before = tx.exec(trns_updates)[0][0].as<int>();
+  const auto ids = test::array_literal(test::ids_of(acked));
+  tx.exec_params("SELECT * FROM al.lock_owned('distributor', $1::bigint[], $2::int[])", ids, attempts);
+  test::default_work(tx, "distributor", test::ids_of(acked));
+  tx.exec_params("SELECT al.finish('distributor', $1::bigint[], $2::int[], '{t,t,t}', '{NULL,NULL,NULL}')", ids,
+                 attempts);
+  const int writes = tx.exec(trns_updates)[0][0].as<int>() - before;
+  tx.commit();
+
+  EXPECT_EQ(writes, 3) << "row versions of al.trns written by the distributor's transaction for 3 records";
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "401,401,401");
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT n_rcps_open FROM al.trns ORDER BY seq")), "2,1,0")
+      << "open recipients per record (the opted-out one is not open)";
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 TEST(Rollups, JobWhoseRecordsAreAllInvalidStillCompletesWithErrors) {
   auto conn = test::connect(test::fresh_database("rollup_all_invalid"));
   test::put_template(*conn, "letter");
