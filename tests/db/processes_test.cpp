@@ -67,5 +67,19 @@ TEST(Processes, OneRowPerRecipientWithIndicatorFiltersAndCsvExport) {
   EXPECT_EQ(test::run_command(alctl + " processes --state bogus >/dev/null 2>&1; echo $?"), "2\n");
 }
 
+// The console's free text searches al.rcps_search: a recipient's destination,
+// then its record's field values, one per line (sql/027); not the JSON keys,
+// and not the record's other recipients.
+TEST(Processes, SearchRowsHoldTheDestinationAndTheRecordsValues) {
+  auto conn = test::connect(test::fresh_database("processes_search_rows"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "Bertha", "zip": "10115", "note": null,
+    "recipients": [{"channel": "email", "address": "b@example.com"}, {"channel": "file", "address": "b.pdf"}]}])");
+  test::run_line(*conn);
+
+  EXPECT_EQ(value(*conn, "SELECT string_agg(s.text, '|' ORDER BY s.text) FROM al.rcps_search s"),
+            "b.pdf\n10115\nBertha|b@example.com\n10115\nBertha");
+}
+
 }  // namespace
 }  // namespace al
