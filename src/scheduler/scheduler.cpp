@@ -527,11 +527,13 @@ struct Scheduler::Impl {
         }
       }
       if (batches_due) {
+        // One step per job and call: its batches, then (next call) its
+        // records, so the presenters start while the records move (sql/028).
         const int n = call_int("SELECT al.form_batches($1, $2)", batch_jobs_limit,
                                  config.stage("distributor").batch_size);
-        batches_due = n == batch_jobs_limit;
+        batches_due = n > 0;
         if (n > 0) {
-          spdlog::info("scheduler: formed the batches of {} jobs", n);
+          spdlog::info("scheduler: batching: {} job steps", n);
           dirty["presenter"] = true;
         }
       }

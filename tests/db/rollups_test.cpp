@@ -88,7 +88,13 @@ TEST(Rollups, FormBatchesCutsRecipientsIntoBatchesInTheTemplateSortOrder) {
   for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
   ASSERT_EQ(job_status(*conn, job), 390);
 
+  // Step 1: the batches, committed on their own; the records follow.
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 1);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT trnstatus FROM al.trns")), "401");
+  EXPECT_EQ(job_status(*conn, job), 390);
+  // Step 2: the records; then nothing is left to do.
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 0);
 
   const auto batches = test::text_column(*conn, R"(
     SELECT b.size || ':' || string_agg(t.data->>'name', '' ORDER BY t.data->>'name') || ':' || b.bchstatus
@@ -282,6 +288,8 @@ TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneSt
 
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 1)"), 1);
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411"), 20000);
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 1)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE trnstatus = 411"), 20000);
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
