@@ -101,6 +101,7 @@ struct Scheduler::Impl {
   std::map<std::string, Clock::time_point> who_sent;  // unknown peers we asked to say HELLO
   bool receive_due = true;
   bool batches_due = true;
+  bool barriers_due = true;  // jobs at 290 may have records to release (sql/029)
   Clock::time_point next_poll{};
   Clock::time_point next_requeue{};
   Clock::time_point next_heartbeat{};
@@ -111,7 +112,7 @@ struct Scheduler::Impl {
 
   void mark_all() {
     for (auto& [stage, d] : dirty) d = true;
-    receive_due = batches_due = true;
+    receive_due = batches_due = barriers_due = true;
   }
 
   void on_ready(const std::string& payload) {
@@ -119,6 +120,8 @@ struct Scheduler::Impl {
       receive_due = true;
     } else if (payload == "batch") {
       batches_due = true;
+    } else if (payload == "barrier") {
+      barriers_due = true;
     } else if (dirty.count(payload)) {
       dirty[payload] = true;
     } else {
@@ -526,6 +529,16 @@ struct Scheduler::Impl {
           dirty["identifier"] = true;
         }
       }
+      if (barriers_due) {
+        // A chunk of records per call, so the distributors start on the
+        // first while the rest are released (sql/029).
+        const int n = call_int("SELECT al.open_barriers($1)", 2 * config.stage("distributor").batch_size);
+        barriers_due = n > 0;
+        if (n > 0) {
+          spdlog::debug("scheduler: barrier: {} records released", n);
+          dirty["distributor"] = true;
+        }
+      }
       if (batches_due) {
         // One step per job and call: its batches, then (next call) its
         // records, so the presenters start while the records move (sql/028).
@@ -537,7 +550,7 @@ struct Scheduler::Impl {
           dirty["presenter"] = true;
         }
       }
-      more = receive_due || batches_due;
+      more = receive_due || barriers_due || batches_due;
       for (const auto& stage : stage_names()) {
         if (!dirty[stage]) continue;
         if (!config.stage(stage).enabled) {

@@ -1,5 +1,5 @@
 // Plays the scheduler and every worker by hand with the line's SQL functions
-// (al.claim, al.ack, al.lock_owned, al.finish, al.form_batches, …), so database
+// (al.claim, al.ack, al.lock_owned, al.finish, al.open_barriers, al.form_batches, …), so database
 // tests can walk jobs through the line in a few lines and check the roll-ups.
 // Workers' writes are minimal stand-ins (TRNS from records, RCPS from
 // recipients, one PUB per recipient or print batch); no bus, no files.
@@ -63,6 +63,7 @@ using Work = std::function<void(pqxx::work& tx, const Ids& owned)>;
 /// Claims every ready item of `stage`, acknowledges them and, in one transaction
 /// (lock_owned, `work`, finish), ends them: processed, or failed for ids in `failed`.
 /// The default work is the stand-in writes of identifier, distributor and presenter.
+/// For the distributor, al.open_barriers runs first, as the scheduler's does.
 /// Returns the ids worked (empty when nothing was ready).
 Ids claim_ack_finish(pqxx::connection& conn, const std::string& stage, const std::set<std::int64_t>& failed = {},
                      const Work& work = {});
