@@ -305,6 +305,27 @@ TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneSt
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// And for records that complete as they are batched (no recipient open):
+// their roll-up moves them 411 -> 999 in the statement that batches them.
+TEST(Rollups, AConnectionThatMovedOneRowFirstCompletesTwentyThousandRecordsWithoutRecipients) {
+  auto conn = test::connect(test::fresh_database("rollup_plan_size_done"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "A"}])");
+  test::run_line(*conn);
+  ASSERT_EQ(int_value(*conn, "SELECT jobstatus FROM al.jobs"), 999);
+
+  value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object('name', 'R' || i)) "
+               "FROM generate_series(1, 20000) i))");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  value(*conn, "SET statement_timeout = '20s'");
+
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE trnstatus = 999"), 20001);
+  EXPECT_EQ(int_value(*conn, "SELECT jobstatus FROM al.jobs ORDER BY job_id DESC LIMIT 1"), 999);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
   auto conn = test::connect(test::fresh_database("rollup_history_legal"));
   value(*conn, "UPDATE al.settings SET value = 'on' WHERE key = 'history_items'");
