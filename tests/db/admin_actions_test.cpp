@@ -121,8 +121,9 @@ TEST(AdminActions, CancelMakesEverythingCancelledAndFencesOutTheWorker) {
     {"name": "C"}])");
   int_value(*conn, "SELECT al.receive_jobs(10)");
   for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
-  ASSERT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 1);  // the batches
-  ASSERT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 1);  // the records (C has none: 999)
+  // Batching: two batches, and then at once the records (C has none: 999).
+  ASSERT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 1);
+  ASSERT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 0);
   const auto held = test::ack(*conn, "presenter", test::claim(*conn, "presenter"));
   ASSERT_EQ(held.size(), 2u);
 
