@@ -77,8 +77,11 @@ BEGIN
   LOOP
     upto := j.barrier_seq;
     WHILE n < p_limit AND upto < coalesce(j.n_records, 0) LOOP
+      -- `+ 0`: no index may serve the status test instead of the seq range
+      -- (a partial index of the job's waiting records would be walked whole,
+      -- with its dead entries, on every call).
       UPDATE al.trns SET trnstatus = 311, status_changed_at = now()
-      WHERE job_id = j.job_id AND seq > upto AND seq <= upto + (p_limit - n) AND trnstatus = 301;
+      WHERE job_id = j.job_id AND seq > upto AND seq <= upto + (p_limit - n) AND trnstatus + 0 = 301;
       GET DIAGNOSTICS k = ROW_COUNT;
       upto := upto + (p_limit - n);
       n := n + k;
