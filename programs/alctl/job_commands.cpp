@@ -191,7 +191,7 @@ int job_show(Context& ctx, const ShowArgs& args) {
   Table errors = Table::from_result(tx.exec_params(
       "SELECT t.trn_id, t.seq, t.trnstatus, c.name AS status, t.error "
       "FROM al.trns t LEFT JOIN al.status_codes c ON c.object = 'TRNS' AND c.code = t.trnstatus "
-      "WHERE t.job_id = $1 AND t.trnstatus IN (241, 341) ORDER BY t.trn_id LIMIT $2",
+      "WHERE t.job_id = $1 AND t.error IS NOT NULL AND t.trnstatus IN (241, 341) ORDER BY t.trn_id LIMIT $2",
       id, args.errors + 1));
   const bool more_errors = errors.size() > static_cast<std::size_t>(args.errors);
   errors.truncate(static_cast<std::size_t>(args.errors));

@@ -63,7 +63,8 @@ Snapshot read_snapshot(pqxx::connection& conn, std::int64_t job_id) {
 
   std::map<int, long> trns_failed;
   for (const auto& r : tx.exec_params(
-           "SELECT trnstatus, count(*) FROM al.trns WHERE job_id = $1 AND trnstatus IN (241, 341) GROUP BY 1", job_id))
+           "SELECT trnstatus, count(*) FROM al.trns "
+           "WHERE job_id = $1 AND error IS NOT NULL AND trnstatus IN (241, 341) GROUP BY 1", job_id))
     trns_failed[r[0].as<int>()] = r[1].as<long>();
   const long assembling = row[4].as<long>(), at_barrier = row[5].as<long>(), distributing = row[6].as<long>();
   if (identified && records >= 0) {

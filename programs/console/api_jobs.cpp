@@ -96,11 +96,13 @@ void list_items(ApiCall& call) {
       "  FROM al.job_items i "
       "  WHERE i.job_id = $1 AND ($2::text IS NULL OR i.state = $2) "
       // Failed items are few among many: find them through the indexes of
-      // failures (rcps_job_failed holds recipients with an error, sql/021).
+      // failures (rcps_job_failed and trns_job_failed hold the recipients and
+      // records with an error, sql/021 and sql/031).
       "    AND ($2::text IS DISTINCT FROM 'failed' OR i.trn_id IN ("
       "          SELECT r.trn_id FROM al.rcps r "
       "          WHERE r.job_id = $1 AND r.error IS NOT NULL AND r.rcpstatus IN (341, 541, 641) "
-      "          UNION ALL SELECT t.trn_id FROM al.trns t WHERE t.job_id = $1 AND t.trnstatus IN (241, 341))) "
+      "          UNION ALL SELECT t.trn_id FROM al.trns t "
+      "          WHERE t.job_id = $1 AND t.error IS NOT NULL AND t.trnstatus IN (241, 341))) "
       "    AND (i.record_no, coalesce(i.rcp_id, 0)) > ($3::int, $4::bigint) "
       "  ORDER BY i.record_no, coalesce(i.rcp_id, 0) LIMIT $5) x",
       id, nullable(state), after_record, after_rcp, limit + 1)[0].as<std::string>();

@@ -1,8 +1,8 @@
 // The scheduler's Prometheus metrics (see scheduler_metrics.hpp). Counters and
 // the latency histogram move with bus events; the gauges come from one
-// database round trip every few seconds whose queries stay on the partial
-// ready/in-flight indexes (a count over the whole tables would not be cheap at
-// a million records).
+// database round trip every few seconds whose queries stay on the indexes of
+// ready and in-flight items (a count over the whole tables would not be cheap
+// at a million records).
 #include "scheduler/scheduler_metrics.hpp"
 
 #include <prometheus/counter.h>
@@ -34,21 +34,13 @@ const std::vector<std::pair<int, std::string>>& states() {
   return s;
 }
 
-// One statement, one round trip: per stage, its items by state (x11..x41,
-// all but the errors of JOBS on partial indexes) and the age of the ready
-// item the next claim takes (the claim order, so the index answers it).
+// One statement, one round trip: per stage, its items by state and the age
+// of the ready item the next claim takes (al.stage_gauges, sql/031).
 std::string refresh_sql() {
   std::string sql;
   for (const auto& stage : stage_names()) {
-    const StageInfo& s = stage_info(stage);
-    const std::string h = std::to_string(s.hundreds);
-    const std::string order = s.table == "al.jobs" ? "priority DESC, job_id" : s.id_column;
     if (!sql.empty()) sql += " UNION ALL ";
-    sql += "SELECT '" + stage + "', " + s.status_column + " % 100, count(*)::float8 FROM " + s.table + " WHERE " +
-           s.status_column + " IN (" + h + "11, " + h + "21, " + h + "31, " + h + "41) GROUP BY 2";
-    sql += " UNION ALL SELECT '" + stage + "', 0, coalesce((SELECT extract(epoch FROM now() - status_changed_at)" +
-           "::float8 FROM " + s.table + " WHERE " + s.status_column + " = " + h + "11 ORDER BY " + order +
-           " LIMIT 1), 0)";
+    sql += "SELECT '" + stage + "', g.state, g.value FROM al.stage_gauges('" + stage + "') g";
   }
   return sql;
 }

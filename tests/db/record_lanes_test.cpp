@@ -1,0 +1,125 @@
+// Record lanes (sql/031): al.trns.lane is generated from the status and is
+// the only indexed column a record's status changes touch, so the changes
+// that stay in one lane are written in place (HOT), and the claims and
+// requeues find a stage's ready and in-flight records through the lane.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "db/line_driver.hpp"
+#include "support/test_env.hpp"
+
+namespace al {
+namespace {
+
+using test::int_value;
+using test::joined;
+using test::value;
+
+const char* const two_records = R"([
+  {"name": "A", "recipients": [{"channel": "file", "address": "a.txt"}]},
+  {"name": "B", "recipients": [{"channel": "file", "address": "b.txt"}]}])";
+
+std::string lanes(pqxx::connection& conn) {
+  return value(conn, "SELECT string_agg(coalesce(lane::text, '-'), ',' ORDER BY seq) FROM al.trns");
+}
+
+TEST(RecordLanes, EachStateOfARecordNamesItsQueue) {
+  auto conn = test::connect(test::fresh_database("lanes_states"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", two_records);
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  test::claim_ack_finish(*conn, "identifier");
+  EXPECT_EQ(lanes(*conn), "21,21") << "ready for the assembler";
+
+  const auto claimed = test::claim(*conn, "assembler");
+  ASSERT_EQ(claimed.size(), 2u);
+  EXPECT_EQ(lanes(*conn), "23,23") << "sent to an assembler";
+  test::ack(*conn, "assembler", claimed);
+  EXPECT_EQ(lanes(*conn), "23,23") << "acknowledged: still in flight";
+
+  // A timeout puts an acknowledged record back as a suspect, claimed alone.
+  value(*conn, "UPDATE al.trns SET status_changed_at = now() - interval '1 hour'");
+  EXPECT_EQ(int_value(*conn, "SELECT al.requeue_stale('assembler', 60, 5)"), 2);
+  EXPECT_EQ(lanes(*conn), "22,22") << "ready again after a try: suspects";
+  EXPECT_EQ(test::claim(*conn, "assembler").size(), 1u) << "a suspect is claimed alone";
+  EXPECT_EQ(lanes(*conn), "23,22");
+}
+
+TEST(RecordLanes, GaugesAndPassThroughFindARecordStageThroughItsLanes) {
+  auto conn = test::connect(test::fresh_database("lanes_gauges"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "A"}, {"name": "B"}, {"x": 1}])");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  test::claim_ack_finish(*conn, "identifier");
+  const auto gauges = [&] {
+    return value(*conn, "SELECT string_agg(state || '=' || value, ' ' ORDER BY state) "
+                        "FROM al.stage_gauges('assembler') WHERE state > 0 AND value > 0");
+  };
+  EXPECT_EQ(gauges(), "11=2 41=1") << "two ready, one invalid record";
+  const auto claimed = test::claim(*conn, "assembler", "test", 1);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(gauges(), "11=1 21=1 41=1");
+  test::ack(*conn, "assembler", claimed);
+  EXPECT_EQ(gauges(), "11=1 31=1 41=1");
+
+  // A disabled stage's ready records are passed through by the scheduler.
+  EXPECT_EQ(int_value(*conn, "SELECT al.pass_through('assembler', 10)"), 1);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "231,301,241");
+  EXPECT_EQ(gauges(), "31=1 41=1");
+}
+
+TEST(RecordLanes, AcknowledgingARecordWritesItInPlace) {
+  auto conn = test::connect(test::fresh_database("lanes_hot"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", two_records);
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  test::claim_ack_finish(*conn, "identifier");
+  const auto claimed = test::claim(*conn, "assembler");
+  ASSERT_EQ(claimed.size(), 2u);
+
+  // Counted inside one transaction, as a difference: this connection's
+  // statistics not yet reported are included.
+  const char* const updates =
+      "SELECT coalesce((SELECT array[n_tup_upd, n_tup_hot_upd] FROM pg_stat_xact_user_tables "
+      "WHERE relid = 'al.trns'::regclass), '{0,0}')";
+  std::string attempts = "{";
+  std::string ids = "{";
+  for (const auto& c : claimed) {
+    attempts += (attempts.size() > 1 ? "," : "") + std::to_string(c.attempt);
+    ids += (ids.size() > 1 ? "," : "") + std::to_string(c.id);
+  }
+  attempts += "}";
+  ids += "}";
+  pqxx::work tx(*conn);
+  const auto count = [&] {
+    const auto row = tx.exec(std::string("SELECT u[1], u[2] FROM (") + updates + ") AS x(u)")[0];
+    return std::pair<int, int>{row[0].as<int>(), row[1].as<int>()};
+  };
+  const auto before = count();
+  tx.exec_params("SELECT * FROM al.ack('assembler', $1::bigint[], $2::int[], 'test')", ids, attempts);
+  const auto after = count();
+  tx.commit();
+  EXPECT_EQ(after.first - before.first, 2) << "row versions written by the acknowledgement";
+  EXPECT_EQ(after.second - before.second, 2) << "of them written in place (HOT)";
+
+  test::finish(*conn, "assembler", claimed);
+  test::run_line(*conn);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "999,999");
+  EXPECT_EQ(lanes(*conn), "-,-") << "a complete record is in no queue";
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+TEST(RecordLanes, AFailedRecordIsFoundThroughItsError) {
+  auto conn = test::connect(test::fresh_database("lanes_failed"));
+  test::put_template(*conn, "letter");
+  const auto job = test::submit(*conn, "letter", R"([{"name": "A"}, {"x": 1}])");
+  test::run_line(*conn);
+  EXPECT_EQ(value(*conn, "SELECT last_error FROM al.job_overview WHERE job_id = " + std::to_string(job)).empty(), false);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE error IS NOT NULL AND trnstatus = 241"), 1);
+}
+
+}  // namespace
+}  // namespace al
