@@ -235,7 +235,7 @@ FROM al.jobs j JOIN al.status_codes s ON s.object = 'JOBS' AND s.code = j.jobsta
 -- age of the ready item the next claim takes; no count reads more than the
 -- items in flight or failed.
 CREATE FUNCTION al.stage_gauges(p_stage text) RETURNS TABLE (state int, value float8)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET enable_bitmapscan = off AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   s al.stages := al.stage(p_stage);
   h int := s.hundreds * 100;
