@@ -2,6 +2,7 @@
 // the only indexed column a record's status changes touch, so the changes
 // that stay in one lane are written in place (HOT), and the claims and
 // requeues find a stage's ready and in-flight records through the lane.
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,12 +27,18 @@ std::string lanes(pqxx::connection& conn) {
   return value(conn, "SELECT string_agg(coalesce(lane::text, '-'), ',' ORDER BY seq) FROM al.trns");
 }
 
-TEST(RecordLanes, EachStateOfARecordNamesItsQueue) {
-  auto conn = test::connect(test::fresh_database("lanes_states"));
+// A fresh database with one job of `records`, identified: its records at 211 (or 241).
+std::unique_ptr<pqxx::connection> identified_job(const std::string& name, const std::string& records) {
+  auto conn = test::connect(test::fresh_database(name));
   test::put_template(*conn, "letter");
-  test::submit(*conn, "letter", two_records);
+  test::submit(*conn, "letter", records);
   int_value(*conn, "SELECT al.receive_jobs(10)");
   test::claim_ack_finish(*conn, "identifier");
+  return conn;
+}
+
+TEST(RecordLanes, EachStateOfARecordNamesItsQueue) {
+  auto conn = identified_job("lanes_states", two_records);
   EXPECT_EQ(lanes(*conn), "21,21") << "ready for the assembler";
 
   const auto claimed = test::claim(*conn, "assembler");
@@ -49,11 +56,7 @@ TEST(RecordLanes, EachStateOfARecordNamesItsQueue) {
 }
 
 TEST(RecordLanes, GaugesAndPassThroughFindARecordStageThroughItsLanes) {
-  auto conn = test::connect(test::fresh_database("lanes_gauges"));
-  test::put_template(*conn, "letter");
-  test::submit(*conn, "letter", R"([{"name": "A"}, {"name": "B"}, {"x": 1}])");
-  int_value(*conn, "SELECT al.receive_jobs(10)");
-  test::claim_ack_finish(*conn, "identifier");
+  auto conn = identified_job("lanes_gauges", R"([{"name": "A"}, {"name": "B"}, {"x": 1}])");
   const auto gauges = [&] {
     return value(*conn, "SELECT string_agg(state || '=' || value, ' ' ORDER BY state) "
                         "FROM al.stage_gauges('assembler') WHERE state > 0 AND value > 0");
@@ -72,11 +75,7 @@ TEST(RecordLanes, GaugesAndPassThroughFindARecordStageThroughItsLanes) {
 }
 
 TEST(RecordLanes, AcknowledgingARecordWritesItInPlace) {
-  auto conn = test::connect(test::fresh_database("lanes_hot"));
-  test::put_template(*conn, "letter");
-  test::submit(*conn, "letter", two_records);
-  int_value(*conn, "SELECT al.receive_jobs(10)");
-  test::claim_ack_finish(*conn, "identifier");
+  auto conn = identified_job("lanes_hot", two_records);
   const auto claimed = test::claim(*conn, "assembler");
   ASSERT_EQ(claimed.size(), 2u);
 
