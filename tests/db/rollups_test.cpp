@@ -168,6 +168,39 @@ TEST(Rollups, ADistributedRecordIsWrittenOnceWithItsOpenRecipientsCounted) {
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// Likewise a batch (sql/032): the presenter's outcome writes the batch once,
+// straight on to the archiver's ready code.
+TEST(Rollups, APresentedBatchIsWrittenOnceIntoTheNextStage) {
+  auto conn = test::connect(test::fresh_database("rollup_present_once"));
+  test::put_template(*conn, "letter");
+  test::submit(*conn, "letter", R"([{"name": "A", "recipients": [{"channel": "file", "address": "a.pdf"}]}])");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  ASSERT_EQ(int_value(*conn, "SELECT al.form_batches(10, 500)"), 1);
+  const auto acked = test::ack(*conn, "presenter", test::claim(*conn, "presenter"));
+  ASSERT_EQ(acked.size(), 1u);
+  const auto id = std::to_string(acked[0].id);
+  const auto attempt = std::to_string(acked[0].attempt);
+
+  const char* const bchs_updates =
+      "SELECT coalesce((SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relid = 'al.bchs'::regclass), 0)";
+  pqxx::work tx(*conn);
+  const int before = tx.exec(bchs_updates)[0][0].as<int>();
+  test::default_work(tx, "presenter", test::ids_of(acked));
+  tx.exec("SELECT al.finish('presenter', '{" + id + "}', '{" + attempt + "}', '{t}', '{NULL}')");
+  const int writes = tx.exec(bchs_updates)[0][0].as<int>() - before;
+  tx.commit();
+
+  EXPECT_EQ(writes, 1) << "row versions of al.bchs written by the presenter's outcome";
+  EXPECT_EQ(int_value(*conn, "SELECT bchstatus FROM al.bchs WHERE bch_id = " + id), 511);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT new_status FROM al.status_history WHERE object = 'BCHS' AND id = " +
+                                               id + " AND old_status >= 431 ORDER BY history_id")),
+            "490,511")
+      << "the history still shows the processed code";
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT pubstatus FROM al.pubs")), "511");
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 TEST(Rollups, JobWhoseRecordsAreAllInvalidStillCompletesWithErrors) {
   auto conn = test::connect(test::fresh_database("rollup_all_invalid"));
   test::put_template(*conn, "letter");
@@ -359,6 +392,20 @@ TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
   const std::vector<std::string> want = {"221->231", "231->290", "290->301", "301->311",
                                          "311->321", "321->331", "331->390", "390->401"};
   EXPECT_EQ(first_record, want) << "the first record's moves from assembly to batching";
+  // Batches too, since sql/032: each stage's x90 and the next ready code
+  // (a batch that never failed).
+  const auto first_batch = test::text_column(*conn, R"(
+    SELECT h.old_status || '->' || h.new_status FROM al.status_history h
+    WHERE h.object = 'BCHS' AND h.old_status >= 421
+      AND h.id = (SELECT min(b.bch_id) FROM al.bchs b WHERE b.job_id = )" + std::to_string(job) + R"(
+                    AND NOT EXISTS (SELECT 1 FROM al.status_history f WHERE f.object = 'BCHS' AND f.id = b.bch_id
+                                      AND f.new_status % 100 = 41))
+    ORDER BY h.history_id)");
+  const std::vector<std::string> batch_want = {
+      "421->431", "431->490", "490->511", "511->521", "521->531", "531->590", "590->611", "611->621",
+      "621->631", "631->690", "690->711", "711->721", "721->731", "731->790", "790->999"};
+  EXPECT_EQ(first_batch, batch_want) << "the first batch's moves from presenting to 999";
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus IN (490, 590, 690, 790)"), 0);
   for (const char* object : {"JOBS", "TRNS", "RCPS", "BCHS", "PUBS"}) {
     EXPECT_GT(int_value(*conn, std::string("SELECT count(*) FROM al.status_history WHERE old_status IS NOT NULL "
                                            "AND object = '") + object + "'"),
