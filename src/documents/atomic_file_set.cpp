@@ -74,6 +74,30 @@ void write_all(int fd, std::string_view bytes, std::filesystem::path const& path
   }
 }
 
+/// Creates the missing directories of `dir`, top down, and returns the
+/// directories that gained an entry: their entries must reach the disk with
+/// the files, or a crash on a file system without a journal can lose a new
+/// directory with everything in it.
+std::vector<std::filesystem::path> create_missing_directories(std::filesystem::path const& dir) {
+  std::vector<std::filesystem::path> missing;
+  for (auto path = dir; !path.empty(); path = path.parent_path()) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) fail(path, "create directories", ENOTDIR);
+      break;
+    }
+    if (errno != ENOENT) fail(path, "create directories", errno);
+    missing.push_back(path);
+    if (path == path.parent_path()) break;
+  }
+  std::vector<std::filesystem::path> parents;
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) fail(*it, "create directory", errno);
+    parents.push_back(it->has_parent_path() ? it->parent_path() : std::filesystem::path{"."});
+  }
+  return parents;
+}
+
 }  // namespace
 
 AtomicFileSet::~AtomicFileSet() {
@@ -85,13 +109,9 @@ AtomicFileSet::~AtomicFileSet() {
 }
 
 std::size_t AtomicFileSet::directory_for(std::filesystem::path const& dir) {
-  // Batches write into one or two directories: a backwards scan finds them at once.
-  for (auto i = m_directories.size(); i-- > 0;) {
-    if (m_directories[i].path == dir) return i;
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) fail(dir, "create directories", ec.value());
+  // A batch writes into one directory, or (outbox paths) into hundreds.
+  if (auto const found = m_directory_index.find(dir.native()); found != m_directory_index.end()) return found->second;
+  auto created_in = create_missing_directories(dir);
   int const fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) fail(dir, "open directory", errno);
   struct stat st {};
@@ -101,6 +121,13 @@ std::size_t AtomicFileSet::directory_for(std::filesystem::path const& dir) {
     fail(dir, "stat directory", err);
   }
   m_directories.push_back({dir, fd, st.st_dev, true});
+  m_directory_index.emplace(dir.native(), m_directories.size() - 1);
+  // A created directory is on its parent's file system, so on this one.
+  for (auto& parent : created_in) {
+    auto const known = std::find_if(m_parents.begin(), m_parents.end(),
+                                    [&](Parent const& p) { return p.path == parent; });
+    if (known == m_parents.end()) m_parents.push_back({std::move(parent), st.st_dev});
+  }
   return m_directories.size() - 1;
 }
 
@@ -174,10 +201,51 @@ void AtomicFileSet::commit() {
   }
   for (auto& file : m_pending) link_into_place(file);
   m_pending.clear();
-  // The names are durable only once the directory entries are on disk.
-  for (auto const& dir : m_directories) {
-    if (::fsync(dir.fd) != 0) fail(dir.path, "fsync directory", errno);
+  make_names_durable();
+}
+
+// The names are durable once the directory entries are on disk: an fsync of
+// each directory that gained one, or, where more than a few did on one file
+// system (outbox paths spread over hundreds of directories), one more syncfs
+// of it, which writes them all with a single cache flush of the device
+// instead of one each.
+void AtomicFileSet::make_names_durable() {
+  constexpr std::size_t most_fsyncs_per_file_system = 8;
+  std::vector<std::pair<dev_t, std::size_t>> entries_per_device;
+  auto const tally = [&](dev_t device) {
+    auto it = std::find_if(entries_per_device.begin(), entries_per_device.end(),
+                           [&](auto const& e) { return e.first == device; });
+    if (it == entries_per_device.end()) {
+      entries_per_device.emplace_back(device, 1);
+    } else {
+      ++it->second;
+    }
+  };
+  for (auto const& dir : m_directories) tally(dir.device);
+  for (auto const& parent : m_parents) tally(parent.device);
+
+  std::vector<dev_t> flushed;
+  for (auto const& [device, directories] : entries_per_device) {
+    if (directories <= most_fsyncs_per_file_system) continue;
+    auto const& dir = *std::find_if(m_directories.begin(), m_directories.end(),
+                                    [&](Directory const& d) { return d.device == device; });
+    if (::syncfs(dir.fd) != 0) fail(dir.path, "syncfs", errno);
+    flushed.push_back(device);
   }
+  auto const done = [&](dev_t device) { return std::find(flushed.begin(), flushed.end(), device) != flushed.end(); };
+  for (auto const& dir : m_directories) {
+    if (!done(dir.device) && ::fsync(dir.fd) != 0) fail(dir.path, "fsync directory", errno);
+  }
+  for (auto const& parent : m_parents) {
+    if (done(parent.device)) continue;
+    int const fd = ::open(parent.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) fail(parent.path, "open directory", errno);
+    int const synced = ::fsync(fd);
+    auto const err = errno;
+    ::close(fd);
+    if (synced != 0) fail(parent.path, "fsync directory", err);
+  }
+  m_parents.clear();
 }
 
 void write_file_atomically(std::filesystem::path const& target, std::string_view bytes) {

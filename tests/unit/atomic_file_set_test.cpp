@@ -74,6 +74,25 @@ TEST_F(AtomicFileSetTest, CommitsMoreFilesThanItKeepsOpenReplacingOlderOnes) {
   EXPECT_EQ(read_file(m_dir / "x" / std::to_string(files_per_dir - 2)), "x" + std::to_string(files_per_dir - 2));
 }
 
+// Outbox paths spread a batch over many new directories: past a few, the
+// names are made durable by one flush of the file system instead of an fsync
+// each. Every file arrives in its own new nested directory.
+TEST_F(AtomicFileSetTest, CommitsFilesSpreadOverManyNewDirectories) {
+  constexpr int directories = 40;
+  al::AtomicFileSet files;
+  for (int i = 0; i < directories * 3; ++i) {
+    files.add(m_dir / "outbox" / std::to_string(i % directories) / "deep" / (std::to_string(i) + ".html"),
+              "letter " + std::to_string(i));
+  }
+  files.commit();
+  EXPECT_EQ(names_in(m_dir / "outbox").size(), static_cast<std::size_t>(directories));
+  for (int i = 0; i < directories * 3; ++i) {
+    auto const path = m_dir / "outbox" / std::to_string(i % directories) / "deep" / (std::to_string(i) + ".html");
+    EXPECT_EQ(read_file(path), "letter " + std::to_string(i)) << path;
+  }
+  EXPECT_EQ(names_in(m_dir / "outbox" / "7" / "deep"), (std::set<std::string>{"7.html", "47.html", "87.html"}));
+}
+
 TEST_F(AtomicFileSetTest, ReportsAnUnwritableDirectoryWithItsPath) {
   fs::create_directories(m_dir);
   std::ofstream{m_dir / "plain-file"} << "x";
