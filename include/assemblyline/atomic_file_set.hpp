@@ -58,6 +58,7 @@ class AtomicFileSet {
   };
 
   std::size_t directory_for(std::filesystem::path const& dir);
+  bool holds_files_in(std::filesystem::path const& dir) const;
   void link_into_place(Pending& file);
   void make_names_durable();
 

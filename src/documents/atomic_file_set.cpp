@@ -131,6 +131,10 @@ std::size_t AtomicFileSet::directory_for(std::filesystem::path const& dir) {
   return m_directories.size() - 1;
 }
 
+bool AtomicFileSet::holds_files_in(std::filesystem::path const& dir) const {
+  return m_directory_index.count(dir.native()) > 0;
+}
+
 void AtomicFileSet::add(std::filesystem::path const& target, std::string_view bytes) {
   auto const index = directory_for(target.has_parent_path() ? target.parent_path() : std::filesystem::path{"."});
   auto& dir = m_directories[index];
@@ -221,8 +225,11 @@ void AtomicFileSet::make_names_durable() {
       ++it->second;
     }
   };
+  // A parent that also holds files is flushed as one of m_directories.
   for (auto const& dir : m_directories) tally(dir.device);
-  for (auto const& parent : m_parents) tally(parent.device);
+  for (auto const& parent : m_parents) {
+    if (!holds_files_in(parent.path)) tally(parent.device);
+  }
 
   std::vector<dev_t> flushed;
   for (auto const& [device, directories] : entries_per_device) {
@@ -237,7 +244,7 @@ void AtomicFileSet::make_names_durable() {
     if (!done(dir.device) && ::fsync(dir.fd) != 0) fail(dir.path, "fsync directory", errno);
   }
   for (auto const& parent : m_parents) {
-    if (done(parent.device)) continue;
+    if (done(parent.device) || holds_files_in(parent.path)) continue;
     int const fd = ::open(parent.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) fail(parent.path, "open directory", errno);
     int const synced = ::fsync(fd);
