@@ -23,6 +23,7 @@ AL_DEBIAN_PACKAGES=(
   libkainjow-mustache-dev
   libhpdf-dev
   libcurl4-openssl-dev
+  libarchive-dev
   libssl-dev
   python3-aiosmtpd
   poppler-utils

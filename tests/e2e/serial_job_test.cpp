@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "assemblyline/digest.hpp"
+#include "assemblyline/tar_archive.hpp"
 #include "support/line_process.hpp"
 #include "support/test_env.hpp"
 
@@ -142,14 +143,20 @@ TEST(SerialJob, TwoHundredRecordsReachCompletionWithEveryOutputInPlace) {
   for (const auto& entry : fs::recursive_directory_iterator(line.storage("outbox"))) files += entry.is_regular_file();
   EXPECT_EQ(files, want.file);
 
-  // Archive: every manifest entry's file has the checksum the manifest says.
+  // Archive: one tar file per batch, which tar itself lists; every manifest
+  // entry's file has the checksum the manifest says.
   int archived = 0;
   for (const auto& entry : fs::recursive_directory_iterator(line.storage("archive"))) {
-    if (entry.path().filename() != "manifest.json") continue;
-    const auto manifest = nlohmann::json::parse(read_file(entry.path()));
+    if (!entry.is_regular_file()) continue;
+    ASSERT_EQ(entry.path().extension(), ".tar") << entry.path();
+    EXPECT_NE(al::test::run_command("tar -tf '" + entry.path().string() + "'").find("manifest.json"), std::string::npos)
+        << entry.path() << " is not a tar file that tar lists with its manifest";
+    std::map<std::string, std::string> files;
+    for (auto& [name, bytes] : al::read_tar(read_file(entry.path()))) files[name] = std::move(bytes);
+    const auto manifest = nlohmann::json::parse(files.at("manifest.json"));
     for (const auto& pub : manifest["publications"]) {
-      const std::string bytes = read_file(entry.path().parent_path() / pub["file"].get<std::string>());
-      EXPECT_EQ(al::sha256_hex(bytes), pub["sha256"].get<std::string>()) << pub.dump();
+      ASSERT_EQ(files.count(pub["file"].get<std::string>()), 1u) << pub.dump();
+      EXPECT_EQ(al::sha256_hex(files.at(pub["file"].get<std::string>())), pub["sha256"].get<std::string>()) << pub.dump();
       ++archived;
     }
   }

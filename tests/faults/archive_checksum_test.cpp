@@ -3,9 +3,12 @@
 // ends at 541 with archive_error naming the publication and both checksums,
 // the rest of the batch is archived and delivered.
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
+#include "assemblyline/tar_archive.hpp"
 #include "faults/fault_helpers.hpp"
 #include "support/line_process.hpp"
 #include "support/test_env.hpp"
@@ -42,7 +45,11 @@ TEST(ArchiveChecksum, CorruptPublicationFailsItsRecipientOnlyAndTheRestIsArchive
   EXPECT_EQ(counts.size(), 5u);
   EXPECT_EQ(counts.count("p3@" + domain), 0u) << "a recipient whose archive failed is not delivered";
   int archived = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(line.storage("archive") + "/" + job))
-    archived += entry.is_regular_file() && entry.path().extension() == ".eml";
-  EXPECT_EQ(archived, 5);
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(line.storage("archive") + "/" + job)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    for (const auto& [name, content] : al::read_tar(bytes)) archived += std::filesystem::path(name).extension() == ".eml";
+  }
+  EXPECT_EQ(archived, 5) << "the batch's tar file holds the five intact messages";
 }
