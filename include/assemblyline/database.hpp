@@ -12,24 +12,14 @@
 
 namespace al {
 
-/// Who a connection is for. The line's processes (scheduler and workers) run
-/// the same few statements thousands of times, written to do well with any
-/// plan PostgreSQL keeps for them (docs/internals.md), so their sessions take
-/// a statement's generic plan at once (plan_cache_mode = force_generic_plan)
-/// instead of planning it anew for its first calls on every connection.
-/// Tools (alctl, the console) run ad-hoc queries and keep the default.
-enum class Session { tool, line };
-
 /// Opens a connection, once. Throws al::Error (retryable) on failure.
-[[nodiscard]] std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::string& application_name,
-                                                        Session session = Session::tool);
+[[nodiscard]] std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::string& application_name);
 
 /// Opens a connection, retrying with backoff (100 ms doubling to 5 s) until it
 /// succeeds or `stop` becomes true (then returns nullptr).
 [[nodiscard]] std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& url,
                                                                    const std::string& application_name,
-                                                                   const std::atomic<bool>& stop,
-                                                                   Session session = Session::tool);
+                                                                   const std::atomic<bool>& stop);
 
 /// Quotes a list of ids as a PostgreSQL array literal ('{1,2,3}') for
 /// `= ANY($1::bigint[])`; libpqxx 6.4 has no vector parameters.

@@ -19,21 +19,12 @@ namespace {
 // query waits on a lock, so a dead worker cannot keep its row locks and stall
 // the scheduler's requeue. JIT is off: the line's statements are short, and
 // a plan whose cost estimate crosses jit_above_cost spent 20 ms compiling
-// for a claim of a few milliseconds. A line session takes generic plans
-// (database.hpp): PL/pgSQL planned the first five calls of every statement
-// on each of the line's 13 connections, and went on planning those whose
-// generic plan it costed higher; per 10 000 records in bench/throughput
-// --profile that was 4 360 plans and 490 ms of PostgreSQL's 4.9 s of CPU,
-// and 2 964 plans and 189 ms with generic plans. The options are appended
-// in the URL's own syntax.
-std::string with_connection_options(const std::string& url, const std::string& application_name, Session session) {
+// for a claim of a few milliseconds. The options are appended in the URL's
+// own syntax.
+std::string with_connection_options(const std::string& url, const std::string& application_name) {
   const bool is_url = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-  const bool line = session == Session::line;
-  const std::string server_options =
-      is_url ? std::string("options=-c%20client_connection_check_interval%3D1000%20-c%20jit%3Doff") +
-                   (line ? "%20-c%20plan_cache_mode%3Dforce_generic_plan" : "")
-             : std::string("options='-c client_connection_check_interval=1000 -c jit=off") +
-                   (line ? " -c plan_cache_mode=force_generic_plan'" : "'");
+  const std::string server_options = is_url ? "options=-c%20client_connection_check_interval%3D1000%20-c%20jit%3Doff"
+                                            : "options='-c client_connection_check_interval=1000 -c jit=off'";
   const std::string options = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3"
                               "&connect_timeout=5&" + server_options + "&application_name=" + application_name;
   if (is_url) {
@@ -47,10 +38,9 @@ std::string with_connection_options(const std::string& url, const std::string& a
 
 }  // namespace
 
-std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::string& application_name,
-                                          Session session) {
+std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::string& application_name) {
   try {
-    return std::make_unique<pqxx::connection>(with_connection_options(url, application_name, session));
+    return std::make_unique<pqxx::connection>(with_connection_options(url, application_name));
   } catch (const pqxx::broken_connection& e) {
     std::string what = e.what();
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
@@ -59,12 +49,12 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url, const std::str
 }
 
 std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& url, const std::string& application_name,
-                                                     const std::atomic<bool>& stop, Session session) {
+                                                     const std::atomic<bool>& stop) {
   auto delay = std::chrono::milliseconds(100);
   int failures = 0;
   while (!stop.load()) {
     try {
-      auto conn = connect(url, application_name, session);
+      auto conn = connect(url, application_name);
       if (failures > 0) spdlog::info("database: connected again after {} failed attempts", failures);
       return conn;
     } catch (const Error& e) {

@@ -133,7 +133,7 @@ struct Scheduler::Impl {
   // ---- database --------------------------------------------------------
 
   bool open_claim_connection() {
-    db = connect_with_retry(config.database_url, "al-scheduler", stop_flag(), Session::line);
+    db = connect_with_retry(config.database_url, "al-scheduler", stop_flag());
     if (!db) return false;
     // A silent reconnect would lose the leader lock unnoticed: we reconnect ourselves.
 #pragma GCC diagnostic push
@@ -152,7 +152,7 @@ struct Scheduler::Impl {
 
   void open_listen_connection() {
     listener.reset();
-    listen = connect_with_retry(config.database_url, "al-scheduler-listen", stop_flag(), Session::line);
+    listen = connect_with_retry(config.database_url, "al-scheduler-listen", stop_flag());
     if (!listen) return;
     listener = std::make_unique<Listener>(*listen, *this);
   }

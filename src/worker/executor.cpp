@@ -65,7 +65,7 @@ void Executor::run() {
   pair.set(zmq::sockopt::linger, 0);
   pair.connect(executor_endpoint);
 
-  m_db = connect_with_retry(m_config.database_url, application_name(), m_abort, Session::line);
+  m_db = connect_with_retry(m_config.database_url, application_name(), m_abort);
   if (!m_db) return;
   m_ctx = std::make_unique<StageContext>(m_config, m_info, m_worker_name, *m_db, *spdlog::default_logger());
   bus::send(pair, bus::Ready{});
@@ -207,7 +207,7 @@ bool Executor::reconnect_if_broken(const std::exception& e) {
   if (!broken) return false;
   spdlog::warn("{}: database connection lost; reconnecting", m_worker_name);
   m_db.reset();
-  m_db = connect_with_retry(m_config.database_url, application_name(), m_abort, Session::line);
+  m_db = connect_with_retry(m_config.database_url, application_name(), m_abort);
   if (!m_db) throw GaveUp{};
   m_ctx->set_db(*m_db);
   return true;

@@ -414,5 +414,20 @@ TEST(Rollups, EveryRecordedStatusChangeOfAFullRunIsALegalTransition) {
   }
 }
 
+// sql/035: the functions the workers call and the roll-up triggers plan
+// their statements once per connection (they name rows by id); the
+// scheduler's functions keep custom plans, which see how many records wait
+// in a lane. A migration that redefines one of these functions with CREATE
+// OR REPLACE must repeat the setting, or this fails.
+TEST(Rollups, WorkerFunctionsAndTriggersTakeGenericPlansAndClaimsDoNot) {
+  auto conn = test::connect(test::fresh_database("rollup_generic_plans"));
+  const std::string generic =
+      "SELECT string_agg(p.proname, ' ' ORDER BY p.proname) FROM pg_proc p "
+      "WHERE p.pronamespace = 'al'::regnamespace AND 'plan_cache_mode=force_generic_plan' = ANY (p.proconfig)";
+  EXPECT_EQ(value(*conn, generic),
+            "ack bchs_after_insert bchs_after_update finish lock_owned pubs_after_update rcps_after_insert "
+            "rcps_after_update rcps_search_after_insert trns_after_insert trns_after_update");
+}
+
 }  // namespace
 }  // namespace al
