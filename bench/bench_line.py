@@ -136,13 +136,14 @@ class Line:
             time.sleep(0.2)
         raise SystemExit(f"bench: the line did not come up; see {self.dir}/line.log")
 
-    def wait_for_job(self, job, status="999", timeout_s=7200, poll_s=0.01):
-        """Polls every `poll_s` through one psql session until the job reaches
-        `status`. The times reported come from the database's clock
-        (job_timings), not from when a poll saw the job, so a long job can
-        be polled less often: each poll costs the machine the line runs on
-        a query and a psql round trip."""
-        session = Session(self.url)
+    def wait_for_job(self, job, status="999", timeout_s=7200, poll_s=0.01, session=None):
+        """Polls every `poll_s` through one psql session (`session`, else a
+        new one) until the job reaches `status`. The times reported come from
+        the database's clock (job_timings), not from when a poll saw the job,
+        so a long job can be polled less often: each poll costs the machine
+        the line runs on a query and a psql round trip."""
+        own = session is None
+        session = session or Session(self.url)
         try:
             deadline = time.time() + timeout_s
             while session.query(f"SELECT jobstatus FROM al.jobs WHERE job_id = {job}") != str(status):
@@ -150,7 +151,8 @@ class Line:
                     raise SystemExit(f"bench: job {job} not at {status} after {timeout_s} s; see {self.dir}/line.log")
                 time.sleep(poll_s)
         finally:
-            session.close()
+            if own:
+                session.close()
 
     def job_timings(self, job):
         """(insert -> first ack, insert -> 999) in seconds, from the database's own clock."""
