@@ -141,7 +141,12 @@ struct Scheduler::Impl {
     db->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
     pqxx::nontransaction nt(*db);
-    nt.exec("SELECT set_config('al.actor', 'scheduler', false)");
+    // Every write of the scheduler is redone when it is lost: a claim, a
+    // received job, an opened barrier, a batching step or a requeue that a
+    // crash of the database takes back leaves the items where a later step
+    // finds them again. So its commits do not wait for the disk; a worker's
+    // outcome, which does, flushes them with it (docs/internals.md).
+    nt.exec("SELECT set_config('al.actor', 'scheduler', false), set_config('synchronous_commit', 'off', false)");
     return true;
   }
 
@@ -481,8 +486,6 @@ struct Scheduler::Impl {
       const int want = std::min(w.free, w.batch);
       bus::Work work;
       in_tx([&](pqxx::work& tx) {
-        // A claim lost to a crash is claimed again (docs/internals.md): no need to wait for the disk.
-        tx.exec("SET LOCAL synchronous_commit = off");
         auto rows = tx.exec_params("SELECT id, attempt FROM al.claim($1, $2, $3)", stage, want, name);
         for (const auto& row : rows) {
           work.ids.push_back(row[0].as<std::int64_t>());

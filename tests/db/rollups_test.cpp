@@ -2,6 +2,7 @@
 // records, batches and jobs on in the same transaction as the worker's write,
 // keep the per-job counters in step, open the TRNS barrier, and announce a
 // finished job (job-event outbox + NOTIFY al_job_done).
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -311,6 +312,41 @@ TEST(Rollups, AConnectionThatMovedOneRowFirstMovesTwentyThousandInOneStatement) 
   EXPECT_EQ(int_value(*conn, "SELECT jobstatus FROM al.jobs ORDER BY job_id DESC LIMIT 1"), 311);
   EXPECT_EQ(int_value(*conn, "SELECT al.open_barriers(100000)"), 0);
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+// Receives al_ready payloads on its own connection.
+struct ReadyListener : pqxx::notification_receiver {
+  explicit ReadyListener(pqxx::connection& conn) : pqxx::notification_receiver(conn, "al_ready") {}
+  void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
+  std::vector<std::string> payloads;
+};
+
+// The barrier is announced to the scheduler only when records wait there
+// (sql/036): a small one is opened by the roll-up, and its announcement
+// would cost every small job a call of al.open_barriers that finds nothing.
+TEST(Rollups, OnlyABarrierThatStaysClosedIsAnnouncedToTheScheduler) {
+  const auto url = test::fresh_database("rollup_barrier_notify");
+  auto conn = test::connect(url);
+  auto listening = test::connect(url);
+  ReadyListener listener(*listening);
+  test::put_template(*conn, "letter");
+  const auto barrier_announcements = [&] {
+    for (int i = 0; i < 5; ++i) listening->await_notification(0, 50000);
+    return std::count(listener.payloads.begin(), listener.payloads.end(), "barrier");
+  };
+  const auto assemble_new_job = [&](int records) {
+    value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object('name', 'R' || i)) "
+                 "FROM generate_series(1, " + std::to_string(records) + ") i))");
+    int_value(*conn, "SELECT al.receive_jobs(10)");
+    test::claim_ack_finish(*conn, "identifier");
+    test::claim_ack_finish(*conn, "assembler");
+    return int_value(*conn, "SELECT jobstatus FROM al.jobs ORDER BY job_id DESC LIMIT 1");
+  };
+
+  EXPECT_EQ(assemble_new_job(3), 311) << "a small barrier is opened by the roll-up";
+  EXPECT_EQ(barrier_announcements(), 0);
+  EXPECT_EQ(assemble_new_job(1500), 290) << "a big one waits for al.open_barriers";
+  EXPECT_EQ(barrier_announcements(), 1);
 }
 
 // The same for batches (sql/025): al.form_batches moves all of a job's new

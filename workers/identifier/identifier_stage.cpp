@@ -162,6 +162,8 @@ void IdentifierStage::identify(StageContext& ctx, const WorkItem& job) {
       ctx.log().warn("{}{}", where, problem);
       return;
     }
+    // Nothing but a row lock and a cursor to keep: no need to wait for the disk.
+    tx.exec("SET LOCAL synchronous_commit = off");
     tx.commit();
     if (seq > 0) ctx.log().info("{}resuming after the {} records committed by an earlier try", where, seq);
   }
