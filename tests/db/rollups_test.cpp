@@ -217,6 +217,47 @@ TEST(Rollups, JobWhoseRecordsAreAllInvalidStillCompletesWithErrors) {
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// A big job's batches are made at once and filled 2 000 recipients a call
+// (sql/037), so the presenters start while the rest are filled. A formed
+// batch whose recipients all left 401 before it was filled (skipped by an
+// admin) is cancelled with the reason, never sent on empty.
+TEST(Rollups, FormBatchesFillsABigJobsBatchesAFewAtATimeAndCancelsOneLeftEmpty) {
+  auto conn = test::connect(test::fresh_database("rollup_batches_filled"));
+  test::put_template(*conn, "letter", "name");
+  const auto job = int_value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object("
+                                    "'name', 'R' || lpad(i::text, 5, '0'), 'recipients', jsonb_build_array("
+                                    "jsonb_build_object('channel', 'file', 'address', 'r' || i || '.html')))) "
+                                    "FROM generate_series(1, 2600) i))");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  ASSERT_EQ(job_status(*conn, job), 390);
+
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 100)"), 1);
+  EXPECT_EQ(value(*conn, "SELECT string_agg(bchstatus || ':' || count, ' ') FROM (SELECT bchstatus, count(*) "
+                         "FROM al.bchs GROUP BY 1 ORDER BY 1) x"),
+            "401:6 411:20")
+      << "26 batches formed, the first 2 000 recipients' filled";
+  EXPECT_EQ(value(*conn, "SELECT min(t.data->>'name') || ' ' || max(t.data->>'name') FROM al.rcps r "
+                         "JOIN al.trns t USING (trn_id) JOIN al.bchs b USING (bch_id) WHERE b.seq = 20"),
+            "R01901 R02000")
+      << "filled in the template's sort order";
+  EXPECT_EQ(job_status(*conn, job), 390);
+
+  // An admin skips every recipient of the last formed batch before it is filled.
+  value(*conn, "UPDATE al.rcps SET rcpstatus = 888, error = 'skipped by test' "
+               "WHERE rcp_id = ANY ((SELECT members FROM al.bchs WHERE seq = 26)::bigint[])");
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 100)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 100)"), 1) << "the records";
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 100)"), 0);
+  EXPECT_EQ(value(*conn, "SELECT bchstatus || ' ' || size || ' ' || error FROM al.bchs WHERE seq = 26"),
+            "888 0 cancelled: its recipients were skipped or cancelled before the batch was filled");
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411 AND size = 100 AND members IS NULL"),
+            25);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.rcps WHERE rcpstatus = 411"), 2500);
+  EXPECT_EQ(job_status(*conn, job), 411);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 // Receives al_job_done payloads on its own connection.
 struct JobDoneListener : pqxx::notification_receiver {
   explicit JobDoneListener(pqxx::connection& conn) : pqxx::notification_receiver(conn, "al_job_done") {}
@@ -349,9 +390,10 @@ TEST(Rollups, OnlyABarrierThatStaysClosedIsAnnouncedToTheScheduler) {
   EXPECT_EQ(barrier_announcements(), 1);
 }
 
-// The same for batches (sql/025): al.form_batches moves all of a job's new
-// batches in one statement, on the scheduler's connection, which has usually
-// moved one batch at a time before. Batches of one recipient make 20 000.
+// The same for batches (sql/025): al.form_batches makes all of a job's new
+// batches in one statement and fills thousands in the next ones (sql/037),
+// on the scheduler's connection, which has usually moved one batch at a
+// time before. Batches of one recipient make 20 000.
 TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneStatement) {
   auto conn = test::connect(test::fresh_database("rollup_plan_size_batches"));
   test::put_template(*conn, "letter");
@@ -367,8 +409,12 @@ TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneSt
   value(*conn, "SET statement_timeout = '20s'");
 
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 1)"), 1);
-  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411"), 20000);
-  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 1)"), 1);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 401"), 18000) << "formed, to fill";
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411"), 2000) << "filled";
+  int calls = 1;
+  while (int_value(*conn, "SELECT al.form_batches(10, 1)") > 0 && calls < 100) ++calls;
+  EXPECT_EQ(calls, 11) << "ten calls of 2 000 recipients, then the records";
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411 AND members IS NULL"), 20000);
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE trnstatus = 411"), 20000);
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
