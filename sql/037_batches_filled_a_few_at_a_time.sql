@@ -53,11 +53,19 @@ BEGIN
   END IF;
   SELECT array_agg(job_id) INTO job_ids
   FROM (SELECT job_id FROM al.jobs WHERE jobstatus = 390 ORDER BY priority DESC, job_id LIMIT p_limit) x;
-  FOR j IN SELECT * FROM al.jobs WHERE job_id = ANY (job_ids) AND jobstatus = 390
-           ORDER BY priority DESC, job_id FOR UPDATE
+  FOR j IN SELECT * FROM al.jobs WHERE job_id = ANY (job_ids) AND jobstatus = 390 ORDER BY priority DESC, job_id
   LOOP
     made := NULL;
     filling := NULL;
+    -- Steps 1a and 2 lock the job's row first, and wait for it rather than
+    -- skip the job: a worker's roll-up holds it for a moment, and a skipped
+    -- job would wait for the scheduler's next poll. A fill does not: it
+    -- would hold the row, which every roll-up of the job's presenters needs,
+    -- for the whole fill (the rcps roll-up bumps the job only at its end).
+    IF NOT EXISTS (SELECT 1 FROM al.bchs b WHERE b.job_id = j.job_id AND b.bchstatus = 401) THEN
+      PERFORM 1 FROM al.jobs WHERE job_id = j.job_id AND jobstatus = 390 FOR UPDATE;
+      CONTINUE WHEN NOT FOUND;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM al.bchs b WHERE b.job_id = j.job_id AND b.bchstatus = 401)
        AND EXISTS (SELECT 1 FROM al.rcps r WHERE r.job_id = j.job_id AND r.bch_id IS NULL AND r.rcpstatus = 401) THEN
       -- Step 1a: the batches, numbered once in the template's sort order,
