@@ -65,23 +65,23 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM al.bchs b WHERE b.job_id = j.job_id AND b.bchstatus = 401) THEN
       PERFORM 1 FROM al.jobs WHERE job_id = j.job_id AND jobstatus = 390 FOR UPDATE;
       CONTINUE WHEN NOT FOUND;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM al.bchs b WHERE b.job_id = j.job_id AND b.bchstatus = 401)
-       AND EXISTS (SELECT 1 FROM al.rcps r WHERE r.job_id = j.job_id AND r.bch_id IS NULL AND r.rcpstatus = 401) THEN
-      -- Step 1a: the batches, numbered once in the template's sort order,
-      -- made in that order (so their ids are too), each with its recipients.
-      SELECT t.sort_field INTO sort_key FROM al.templates t WHERE t.name = j.template AND t.version = j.template_version;
-      SELECT coalesce(max(seq), 0) INTO first_seq FROM al.bchs WHERE job_id = j.job_id;
-      INSERT INTO al.bchs (job_id, channel, seq, size, bchstatus, members)
-      SELECT j.job_id, x.channel, first_seq + 1 + x.rn / p_batch_size, count(*), 401,
-             array_agg(x.rcp_id ORDER BY x.rn)
-      FROM (SELECT r.rcp_id, r.channel,
-                   row_number() OVER (PARTITION BY r.channel ORDER BY t.data->>sort_key, r.rcp_id) - 1 AS rn
-            FROM al.rcps r JOIN al.trns t ON t.trn_id = r.trn_id
-            WHERE r.job_id = j.job_id AND r.bch_id IS NULL AND r.rcpstatus = 401) x
-      GROUP BY x.channel, x.rn / p_batch_size
-      ORDER BY x.channel, x.rn / p_batch_size;
-      GET DIAGNOSTICS made = ROW_COUNT;
+      IF EXISTS (SELECT 1 FROM al.rcps r WHERE r.job_id = j.job_id AND r.bch_id IS NULL AND r.rcpstatus = 401) THEN
+        -- Step 1a: the batches, numbered once in the template's sort order,
+        -- made in that order (so their ids are too), each with its recipients.
+        SELECT t.sort_field INTO sort_key FROM al.templates t
+        WHERE t.name = j.template AND t.version = j.template_version;
+        SELECT coalesce(max(seq), 0) INTO first_seq FROM al.bchs WHERE job_id = j.job_id;
+        INSERT INTO al.bchs (job_id, channel, seq, size, bchstatus, members)
+        SELECT j.job_id, x.channel, first_seq + 1 + x.rn / p_batch_size, count(*), 401,
+               array_agg(x.rcp_id ORDER BY x.rn)
+        FROM (SELECT r.rcp_id, r.channel,
+                     row_number() OVER (PARTITION BY r.channel ORDER BY t.data->>sort_key, r.rcp_id) - 1 AS rn
+              FROM al.rcps r JOIN al.trns t ON t.trn_id = r.trn_id
+              WHERE r.job_id = j.job_id AND r.bch_id IS NULL AND r.rcpstatus = 401) x
+        GROUP BY x.channel, x.rn / p_batch_size
+        ORDER BY x.channel, x.rn / p_batch_size;
+        GET DIAGNOSTICS made = ROW_COUNT;
+      END IF;
     END IF;
 
     -- Step 1b: the next batches at 401, in order, up to fill_recipients
