@@ -258,9 +258,9 @@ TEST(Rollups, FormBatchesFillsABigJobsBatchesAFewAtATimeAndCancelsOneLeftEmpty) 
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
-// Receives al_job_done payloads on its own connection.
-struct JobDoneListener : pqxx::notification_receiver {
-  explicit JobDoneListener(pqxx::connection& conn) : pqxx::notification_receiver(conn, "al_job_done") {}
+// Collects the payloads of one notification channel on its own connection.
+struct Listener : pqxx::notification_receiver {
+  Listener(pqxx::connection& conn, const std::string& channel) : pqxx::notification_receiver(conn, channel) {}
   void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
   std::vector<std::string> payloads;
 };
@@ -269,7 +269,7 @@ TEST(Rollups, ReachingCompleteWritesOneJobEventAndNotifiesAlJobDone) {
   const auto url = test::fresh_database("rollup_job_done");
   auto conn = test::connect(url);
   auto listening = test::connect(url);
-  JobDoneListener listener(*listening);
+  Listener listener(*listening, "al_job_done");
   test::put_template(*conn, "letter");
   const auto job = test::submit(*conn, "letter", three_records);
 
@@ -355,13 +355,6 @@ TEST(Rollups, AConnectionThatMovedOneRowFirstMovesTwentyThousandInOneStatement) 
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
-// Receives al_ready payloads on its own connection.
-struct ReadyListener : pqxx::notification_receiver {
-  explicit ReadyListener(pqxx::connection& conn) : pqxx::notification_receiver(conn, "al_ready") {}
-  void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
-  std::vector<std::string> payloads;
-};
-
 // The barrier is announced to the scheduler only when records wait there
 // (sql/036): a small one is opened by the roll-up, and its announcement
 // would cost every small job a call of al.open_barriers that finds nothing.
@@ -369,7 +362,7 @@ TEST(Rollups, OnlyABarrierThatStaysClosedIsAnnouncedToTheScheduler) {
   const auto url = test::fresh_database("rollup_barrier_notify");
   auto conn = test::connect(url);
   auto listening = test::connect(url);
-  ReadyListener listener(*listening);
+  Listener listener(*listening, "al_ready");
   test::put_template(*conn, "letter");
   const auto barrier_announcements = [&] {
     for (int i = 0; i < 5; ++i) listening->await_notification(0, 50000);
