@@ -63,6 +63,18 @@ TEST(Guard, ManualStatusChangesAreCheckedAgainstTheLegalTransitions) {
           << "error: got \"" << got << "\", want one containing \"" << c.want_error << "\"";
     }
   }
+  // A statement with legal and illegal moves names the record that moved illegally.
+  const auto first = value(*conn, "SELECT trn_id FROM al.trns WHERE seq = 1");
+  ASSERT_EQ(int_value(*conn, "SELECT trnstatus FROM al.trns WHERE seq = 1"), 999);
+  try {
+    pqxx::work tx(*conn);
+    tx.exec("UPDATE al.trns SET trnstatus = CASE WHEN trnstatus = 241 THEN 888 ELSE 231 END "
+            "WHERE trnstatus = 241 OR seq = 1");
+    ADD_FAILURE() << "an illegal move among legal ones was accepted";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_NE(std::string(e.what()).find("TRNS " + first + ": illegal status change 999 -> 231"), std::string::npos)
+        << e.what();
+  }
   // And a legal manual move, committed, keeps the counters right.
   value(*conn, "UPDATE al.trns SET trnstatus = 888, error = 'given up' WHERE trnstatus = 241");
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
