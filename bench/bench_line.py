@@ -302,6 +302,11 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "kernel": platform.release()}
 
 
+def median_run(runs):
+    """The run with the median wall time, whole (its figures belong together)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+
+
 def write_result(kind, result):
     # The server settings the run had besides durability, for whoever compares.
     result.setdefault("postgres_conf", [l for l in PG_CONF.replace("\\n", "\n").splitlines() if l])
