@@ -105,6 +105,37 @@ TEST(StatusCodes, EveryTransitionGoesBetweenKnownCodes) {
                                << (unknown.empty() ? "" : unknown.front()) << "), want 0";
 }
 
+// The triggers test moves against al.legal_status_moves (sql/039), a constant
+// written from the table: it must list exactly the table's moves and the
+// two-hop moves of al.finish, and follow the table when it changes.
+TEST(StatusCodes, LegalMovesConstantFollowsTheTransitionTable) {
+  auto conn = test::connect(test::fresh_database("codes_legal_constant"));
+  const std::string differences = R"(
+    WITH listed AS (
+      SELECT object, from_code * 1000 + to_code AS move FROM al.status_transitions
+      UNION SELECT 'TRNS', 231301 UNION SELECT 'TRNS', 331401
+      UNION SELECT 'BCHS', 431511 UNION SELECT 'BCHS', 531611 UNION SELECT 'BCHS', 631711 UNION SELECT 'BCHS', 731999),
+    constant AS (
+      SELECT o.object, unnest(al.legal_status_moves(o.object)) AS move
+      FROM (VALUES ('JOBS'), ('TRNS'), ('RCPS'), ('BCHS'), ('PUBS')) AS o(object))
+    SELECT count(*) FROM ((TABLE listed EXCEPT TABLE constant) UNION ALL (TABLE constant EXCEPT TABLE listed)) d)";
+  EXPECT_EQ(test::int_value(*conn, differences), 0) << "moves in one of al.status_transitions and "
+                                                       "al.legal_status_moves but not the other";
+  EXPECT_EQ(test::int_value(*conn, "SELECT count(*) FROM al.status_transitions WHERE object = 'PUBS'"),
+            test::int_value(*conn, "SELECT cardinality(al.legal_status_moves('PUBS'))"));
+
+  // A move taken out of the table is illegal at once, for the triggers too.
+  pqxx::work tx(*conn);
+  tx.exec("DELETE FROM al.status_transitions WHERE object = 'PUBS' AND from_code = 511 AND to_code = 611");
+  EXPECT_FALSE(tx.exec1("SELECT 511611 = ANY (al.legal_status_moves('PUBS'))")[0].as<bool>())
+      << "al.legal_status_moves still lists PUBS 511 -> 611 after it left al.status_transitions";
+  EXPECT_FALSE(tx.exec1("SELECT al.status_moves_legal('PUBS', '{511}', '{611}')")[0].as<bool>());
+  EXPECT_TRUE(tx.exec1("SELECT al.status_moves_legal('PUBS', '{611}', '{711}')")[0].as<bool>());
+  tx.abort();
+  EXPECT_TRUE(test::int_value(*conn, "SELECT (511611 = ANY (al.legal_status_moves('PUBS')))::int") == 1)
+      << "rolled back, the move is legal again";
+}
+
 TEST(StatusCodes, EveryStageHasTheGenericStepFromReadyToProcessed) {
   auto conn = test::connect(test::fresh_database("codes_generic_step"));
   struct Case {
