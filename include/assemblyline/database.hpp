@@ -6,9 +6,12 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/connection>  // pqxx::connection is an alias in 6.4: it cannot be forward-declared
+#include <pqxx/result>
+#include <pqxx/transaction_base>
 
 namespace al {
 
@@ -20,6 +23,19 @@ namespace al {
 [[nodiscard]] std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& url,
                                                                    const std::string& application_name,
                                                                    const std::atomic<bool>& stop);
+
+/// Runs `sql` as the prepared statement `name` of the transaction's
+/// connection, so that the server parses and plans it once per connection
+/// instead of once per call (after five runs it keeps a generic plan where
+/// that costs no more). For the statements a process runs for every message;
+/// one name always stands for one text. libpqxx registers the statement on
+/// its first use, and again on a new connection.
+template <typename... Args>
+pqxx::result exec_prepared_sql(pqxx::transaction_base& tx, const std::string& name, const std::string& sql,
+                               Args&&... args) {
+  tx.conn().prepare(name, sql);  // a lookup after the first call: the same text is no redefinition
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 /// Quotes a list of ids as a PostgreSQL array literal ('{1,2,3}') for
 /// `= ANY($1::bigint[])`; libpqxx 6.4 has no vector parameters.

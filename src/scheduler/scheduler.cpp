@@ -486,7 +486,8 @@ struct Scheduler::Impl {
       const int want = std::min(w.free, w.batch);
       bus::Work work;
       in_tx([&](pqxx::work& tx) {
-        auto rows = tx.exec_params("SELECT id, attempt FROM al.claim($1, $2, $3)", stage, want, name);
+        auto rows = exec_prepared_sql(tx, "al.claim", "SELECT id, attempt FROM al.claim($1, $2, $3)", stage,
+                                      want, name);
         for (const auto& row : rows) {
           work.ids.push_back(row[0].as<std::int64_t>());
           work.attempts.push_back(row[1].as<int>());

@@ -144,10 +144,11 @@ std::vector<WorkItem> Executor::acknowledge(const std::vector<WorkItem>& items) 
   }
   pqxx::work tx(*m_db);
   // An ack is a hint; the stage's next write flushes it (docs/internals.md).
-  tx.exec_params("SELECT set_config('al.actor', $1, true), set_config('synchronous_commit', 'off', true)",
-                 m_worker_name);
-  auto rows = tx.exec_params("SELECT id, attempt FROM al.ack($1, $2::bigint[], $3::int[], $4)", m_info.name,
-                             array_literal(ids), array_literal(attempts), m_worker_name);
+  exec_prepared_sql(tx, "al.actor_async",
+                    "SELECT set_config('al.actor', $1, true), set_config('synchronous_commit', 'off', true)",
+                    m_worker_name);
+  auto rows = exec_prepared_sql(tx, "al.ack", "SELECT id, attempt FROM al.ack($1, $2::bigint[], $3::int[], $4)",
+                                m_info.name, array_literal(ids), array_literal(attempts), m_worker_name);
   tx.commit();
   std::vector<WorkItem> acked;
   acked.reserve(rows.size());

@@ -47,9 +47,9 @@ const StageInfo& stage_info(const std::string& name) {
 
 std::vector<WorkItem> StageContext::lock_owned(pqxx::work& tx, const std::vector<WorkItem>& items) {
   if (items.empty()) return {};
-  auto rows = tx.exec_params("SELECT id, attempt FROM al.lock_owned($1, $2::bigint[], $3::int[])", m_info.name,
-                             literal_of(items, [](const WorkItem& i) { return i.id; }),
-                             literal_of(items, [](const WorkItem& i) { return i.attempt; }));
+  auto rows = exec_prepared_sql(tx, "al.lock_owned",
+                                "SELECT id, attempt FROM al.lock_owned($1, $2::bigint[], $3::int[])", m_info.name, literal_of(items, [](const WorkItem& i) { return i.id; }),
+                                literal_of(items, [](const WorkItem& i) { return i.attempt; }));
   auto owned = read_items(rows);
   if (owned.size() < items.size()) {
     m_log.info("{}: {} of {} items no longer owned (timed out or changed by an admin); skipped", m_info.name,
@@ -74,16 +74,17 @@ int StageContext::finish(pqxx::work& tx, const std::vector<Outcome>& outcomes) {
     }
   }
   oks += '}';
-  auto rows = tx.exec_params("SELECT al.finish($1, $2::bigint[], $3::int[], $4::boolean[], $5::text[])",
-                             m_info.name, literal_of(outcomes, [](const Outcome& o) { return o.id; }),
-                             literal_of(outcomes, [](const Outcome& o) { return o.attempt; }), oks,
-                             text_array_literal(errors));
+  auto rows = exec_prepared_sql(tx, "al.finish",
+                                "SELECT al.finish($1, $2::bigint[], $3::int[], $4::boolean[], $5::text[])",
+                                m_info.name, literal_of(outcomes, [](const Outcome& o) { return o.id; }),
+                                literal_of(outcomes, [](const Outcome& o) { return o.attempt; }), oks,
+                                text_array_literal(errors));
   return rows.empty() || rows[0][0].is_null() ? 0 : rows[0][0].as<int>();
 }
 
 void Stage::process(StageContext& ctx, const std::vector<WorkItem>& acked) {
   pqxx::work tx(ctx.db());
-  tx.exec_params("SELECT set_config('al.actor', $1, true)", ctx.worker_name());
+  exec_prepared_sql(tx, "al.actor", "SELECT set_config('al.actor', $1, true)", ctx.worker_name());
   auto owned = ctx.lock_owned(tx, acked);
   if (!owned.empty()) {
     auto outcomes = work(ctx, tx, owned);

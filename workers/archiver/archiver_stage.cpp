@@ -42,14 +42,16 @@ std::vector<Outcome> ArchiverStage::work(StageContext& ctx, pqxx::work& tx, cons
 }
 
 Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const WorkItem& batch) {
-  auto head = tx.exec_params("SELECT job_id FROM al.bchs WHERE bch_id = $1", batch.id);
+  auto head =
+      exec_prepared_sql(tx, "archiver.batch", "SELECT job_id FROM al.bchs WHERE bch_id = $1", batch.id);
   const std::string job_id = head[0][0].as<std::string>();
   const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": archive: ";
   // One tar file per batch: archive/<job>/<batch>.tar (tar_archive.hpp says why).
   const std::filesystem::path file_path =
       std::filesystem::path(ctx.config().storage_archive_dir) / job_id / (std::to_string(batch.id) + ".tar");
 
-  auto pubs = tx.exec_params(
+  auto pubs = exec_prepared_sql(
+      tx, "archiver.publications",
       "SELECT pub_id, rcp_id, kind, content, sha256, bytes, array_to_json(stream_rcps)::text FROM al.pubs "
       "WHERE bch_id = $1 ORDER BY pub_id",
       batch.id);
@@ -101,7 +103,8 @@ Outcome ArchiverStage::archive_batch(StageContext& ctx, pqxx::work& tx, const Wo
   // a batch: the planner then nested a loop over the batch's recipients and
   // unnested the array again for each (250 000 rows a batch of 500,
   // 80-300 ms). Joined on an OR of the two cases it was O(n²) as well.
-  tx.exec_params(
+  exec_prepared_sql(
+      tx, "archiver.archived",
       "UPDATE al.rcps r SET archived_at = now(), doc_number = $3::jsonb->>r.rcp_id::text, archive_status = true, "
       "                     archive_error = NULL "
       "WHERE r.rcp_id = ANY ($2::bigint[]) AND r.bch_id = $1 AND r.rcpstatus = 411",

@@ -20,7 +20,8 @@ std::vector<Outcome> AssemblerStage::work(StageContext& ctx, pqxx::work& tx, con
   }
   // One query for the records and their templates; the template text repeats
   // per row but stays in the database's cache, and a batch is one job mostly.
-  auto rows = tx.exec_params(
+  auto rows = exec_prepared_sql(
+      tx, "assembler.records",
       "SELECT t.trn_id, t.seq, t.job_id, t.data::text, tp.body, coalesce(array_to_json(tp.required_fields)::text, '[]') "
       "FROM al.trns t JOIN al.jobs j ON j.job_id = t.job_id "
       "LEFT JOIN al.templates tp ON tp.name = j.template AND tp.version = j.template_version "
@@ -56,7 +57,8 @@ std::vector<Outcome> AssemblerStage::work(StageContext& ctx, pqxx::work& tx, con
     outcomes.push_back(std::move(outcome));
   }
   if (!documents.empty()) {
-    tx.exec_params(
+    exec_prepared_sql(
+        tx, "assembler.documents",
         "INSERT INTO al.documents (trn_id, html, sha256, bytes) "
         "SELECT (e->>'trn_id')::bigint, e->>'html', e->>'sha256', (e->>'bytes')::int "
         "FROM jsonb_array_elements($1::jsonb) e "

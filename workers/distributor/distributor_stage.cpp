@@ -31,7 +31,8 @@ std::vector<Outcome> DistributorStage::work(StageContext& ctx, pqxx::work& tx, c
         array_literal(redone));
   // E-mail addresses are compared case-insensitively (stored lower-case in
   // al.contact_preferences); postal and file addresses exactly.
-  auto created = tx.exec_params(
+  auto created = exec_prepared_sql(
+      tx, "distributor.recipients",
       "INSERT INTO al.rcps (job_id, trn_id, channel, address, role, rcpstatus, error) "
       "SELECT t.job_id, t.trn_id, r.rcp->>'channel', r.rcp->>'address', coalesce(r.rcp->>'role', 'client'), "
       "       CASE WHEN cp.address IS NULL THEN 401 ELSE 388 END, "

@@ -12,7 +12,8 @@ std::vector<Outcome> NotifierStage::work(StageContext& ctx, pqxx::work& tx, cons
   std::vector<std::int64_t> ids;
   for (const auto& item : owned) ids.push_back(item.id);
   // One notice per batch, one NOTIFY per statement: the payload lists them.
-  tx.exec_params(
+  exec_prepared_sql(
+      tx, "notifier.notices",
       "SELECT pg_notify('al_batch_done', json_agg(json_build_object("
       "  'bch_id', b.bch_id, 'job_id', b.job_id, 'channel', b.channel, 'size', b.size,"
       "  'delivered', (SELECT count(*) FROM al.rcps r WHERE r.bch_id = b.bch_id AND r.post_status),"

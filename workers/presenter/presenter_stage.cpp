@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "assemblyline/database.hpp"
 #include "assemblyline/digest.hpp"
 #include "assemblyline/html_text.hpp"
 #include "assemblyline/mime_message.hpp"
@@ -62,7 +63,8 @@ std::vector<Outcome> PresenterStage::work(StageContext& ctx, pqxx::work& tx, con
 }
 
 Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const WorkItem& batch) {
-  auto head = tx.exec_params(
+  auto head = exec_prepared_sql(
+      tx, "presenter.batch",
       "SELECT b.job_id, b.channel, coalesce(tp.subject, ''), coalesce(tp.sort_field, ''), j.template, "
       "       coalesce(tp.attach_pdf, false), coalesce(tp.reply_to, '') "
       "FROM al.bchs b JOIN al.jobs j ON j.job_id = b.job_id "
@@ -78,7 +80,8 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
                                                                      : head[0][6].as<std::string>();
   const std::string where = "job " + job_id + " batch " + std::to_string(batch.id) + ": present: ";
 
-  auto recipients = tx.exec_params(
+  auto recipients = exec_prepared_sql(
+      tx, "presenter.recipients",
       "SELECT r.rcp_id, r.address, t.seq, t.data::text, d.html "
       "FROM al.rcps r JOIN al.trns t ON t.trn_id = r.trn_id LEFT JOIN al.documents d ON d.trn_id = r.trn_id "
       "WHERE r.bch_id = $1 AND r.rcpstatus = 411 "
@@ -86,7 +89,7 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
       batch.id, head[0][3].as<std::string>());
 
   // Redone from scratch on a retry: publications are derived data.
-  tx.exec_params("DELETE FROM al.pubs WHERE bch_id = $1", batch.id);
+  exec_prepared_sql(tx, "presenter.redo", "DELETE FROM al.pubs WHERE bch_id = $1", batch.id);
 
   std::vector<Publication> publications;
   nlohmann::json failures = nlohmann::json::array();
@@ -161,7 +164,8 @@ Outcome PresenterStage::present_batch(StageContext& ctx, pqxx::work& tx, const W
                     {"rcp_ids", p.stream_rcps.empty() ? nlohmann::json() : nlohmann::json(p.stream_rcps)}});
   }
   if (!rows.empty()) {
-    tx.exec_params(
+    exec_prepared_sql(
+        tx, "presenter.publications",
         "INSERT INTO al.pubs (bch_id, rcp_id, kind, path, content, sha256, bytes, pages, sheets, stream_rcps) "
         "SELECT $1, (e->>'rcp_id')::bigint, e->>'kind', nullif(e->>'path', ''), decode(e->>'hex', 'hex'), "
         "       e->>'sha256', (e->>'bytes')::int, nullif((e->>'pages')::int, 0), nullif((e->>'sheets')::int, 0), "

@@ -85,7 +85,8 @@ void PublisherStage::process(StageContext& ctx, const std::vector<WorkItem>& ack
 std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, const std::vector<WorkItem>& owned) {
   std::vector<Outcome> outcomes;
   for (const auto& batch : owned) {
-    auto pubs = tx.exec_params(
+    auto pubs = exec_prepared_sql(
+        tx, "publisher.publications",
         "SELECT p.pub_id, p.kind, p.content, r.address, b.job_id FROM al.pubs p JOIN al.bchs b ON b.bch_id = p.bch_id "
         "LEFT JOIN al.rcps r ON r.rcp_id = p.rcp_id WHERE p.bch_id = $1 ORDER BY p.pub_id",
         batch.id);
@@ -112,9 +113,10 @@ std::vector<Outcome> PublisherStage::work(StageContext& ctx, pqxx::work& tx, con
       outcomes.push_back({batch.id, batch.attempt, false, where + e.what()});
       continue;
     }
-    tx.exec_params("UPDATE al.rcps SET posted_at = now(), post_status = true, post_error = NULL "
-                   "WHERE bch_id = $1 AND rcpstatus = 411",
-                   batch.id);
+    exec_prepared_sql(tx, "publisher.posted",
+                      "UPDATE al.rcps SET posted_at = now(), post_status = true, post_error = NULL "
+                      "WHERE bch_id = $1 AND rcpstatus = 411",
+                      batch.id);
     outcomes.push_back({batch.id, batch.attempt, true, ""});
   }
   return outcomes;
