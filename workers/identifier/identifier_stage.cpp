@@ -1,5 +1,6 @@
 #include "identifier/identifier_stage.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -15,8 +16,12 @@ namespace al {
 namespace {
 
 // Records per transaction: big enough that COPY and the statement triggers
-// run rarely, small enough that progress shows and memory stays small.
+// run rarely, small enough that progress shows and memory stays small. The
+// first chunks are smaller, doubling up to that size, so the assemblers get
+// their first records after a few milliseconds rather than after the time of
+// a whole chunk.
 constexpr long chunk_records = 2000;
+constexpr long first_chunk_records = 250;
 
 // One record read from the job's input: its JSON text, or why it is invalid.
 struct Record {
@@ -170,10 +175,11 @@ void IdentifierStage::identify(StageContext& ctx, const WorkItem& job) {
 
   long invalid = 0;
   const long resumed = seq;
-  for (bool more = true; more;) {
+  long chunk_size = first_chunk_records;
+  for (bool more = true; more; chunk_size = std::min(chunk_records, 2 * chunk_size)) {
     std::vector<Record> chunk;
-    chunk.reserve(static_cast<std::size_t>(chunk_records));
-    more = input->read(ctx.db(), chunk_records, chunk);
+    chunk.reserve(static_cast<std::size_t>(chunk_size));
+    more = input->read(ctx.db(), chunk_size, chunk);
     pqxx::work tx(ctx.db());
     set_actor(tx, ctx);
     if (ctx.lock_owned(tx, {job}).empty()) return;  // cancelled or timed out meanwhile
