@@ -48,7 +48,8 @@ const StageInfo& stage_info(const std::string& name) {
 std::vector<WorkItem> StageContext::lock_owned(pqxx::work& tx, const std::vector<WorkItem>& items) {
   if (items.empty()) return {};
   auto rows = exec_prepared_sql(tx, "al.lock_owned",
-                                "SELECT id, attempt FROM al.lock_owned($1, $2::bigint[], $3::int[])", m_info.name, literal_of(items, [](const WorkItem& i) { return i.id; }),
+                                "SELECT id, attempt FROM al.lock_owned($1, $2::bigint[], $3::int[])", m_info.name,
+                                literal_of(items, [](const WorkItem& i) { return i.id; }),
                                 literal_of(items, [](const WorkItem& i) { return i.attempt; }));
   auto owned = read_items(rows);
   if (owned.size() < items.size()) {
