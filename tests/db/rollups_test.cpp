@@ -89,12 +89,10 @@ TEST(Rollups, FormBatchesCutsRecipientsIntoBatchesInTheTemplateSortOrder) {
   for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
   ASSERT_EQ(job_status(*conn, job), 390);
 
-  // Step 1: the batches, committed on their own; the records follow.
+  // One call numbers the recipients, fills the batches and moves the
+  // records with their recipients (sql/040); then nothing is left to do.
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 1);
-  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT trnstatus FROM al.trns")), "401");
-  EXPECT_EQ(job_status(*conn, job), 390);
-  // Step 2: the records; then nothing is left to do.
-  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 1);
+  EXPECT_EQ(joined(test::int_column(*conn, "SELECT DISTINCT trnstatus FROM al.trns")), "411");
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 2)"), 0);
 
   const auto batches = test::text_column(*conn, R"(
@@ -258,6 +256,56 @@ TEST(Rollups, FormBatchesFillsABigJobsBatchesAFewAtATimeAndCancelsOneLeftEmpty) 
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
 }
 
+// A fill moves its records with their last recipient waiting for a batch
+// (sql/040), so a record is written once more at its completion, not twice.
+// A job can then pass 390 with a formed batch still unfilled, when an admin
+// took the records of its planned recipients out of 401 first: that batch
+// is still filled (or cancelled) and the job does not stay at 411 for ever.
+TEST(Rollups, FillsMoveTheirRecordsAndABatchLeftUnfilledIsStillFinished) {
+  auto conn = test::connect(test::fresh_database("rollup_batches_records"));
+  test::put_template(*conn, "letter", "name");
+  const auto job = int_value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object("
+                                    "'name', 'R' || lpad(i::text, 5, '0'), 'recipients', jsonb_build_array("
+                                    "jsonb_build_object('channel', 'file', 'address', 'r' || i || '.html')))) "
+                                    "FROM generate_series(1, 2500) i))");
+  int_value(*conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  ASSERT_EQ(job_status(*conn, job), 390);
+
+  // Batches of 600: the first call fills four (2 400 recipients), the next the fifth.
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 600)"), 1);
+  EXPECT_EQ(value(*conn, "SELECT string_agg(bchstatus || ':' || count, ' ') FROM (SELECT bchstatus, count(*) "
+                         "FROM al.bchs GROUP BY 1 ORDER BY 1) x"),
+            "401:1 411:4");
+  EXPECT_EQ(value(*conn, "SELECT string_agg(trnstatus || ':' || count, ' ') FROM (SELECT trnstatus, count(*) "
+                         "FROM al.trns GROUP BY 1 ORDER BY 1) x"),
+            "401:100 411:2400")
+      << "the filled batches' records moved with them";
+  EXPECT_EQ(job_status(*conn, job), 390);
+
+  // An admin cancels the unfilled batch's recipients and their records; the
+  // job has no record waiting for batching any more and moves on.
+  value(*conn, "UPDATE al.rcps SET rcpstatus = 888, error = 'cancelled by test' "
+               "WHERE rcp_id = ANY ((SELECT members FROM al.bchs WHERE seq = 5)::bigint[])");
+  value(*conn, "UPDATE al.trns SET trnstatus = 888, error = 'cancelled by test' WHERE trn_id IN "
+               "(SELECT trn_id FROM al.rcps WHERE rcp_id = ANY ((SELECT members FROM al.bchs WHERE seq = 5)::bigint[]))");
+  ASSERT_EQ(job_status(*conn, job), 411);
+  ASSERT_EQ(int_value(*conn, "SELECT bchstatus FROM al.bchs WHERE seq = 5"), 401);
+
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 600)"), 1) << "the job past 390 with a batch at 401";
+  EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 600)"), 0);
+  EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 401"), 0);
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+
+  // Delivered, every live record is written once at its completion.
+  test::run_line(*conn);
+  EXPECT_EQ(job_status(*conn, job), 999);
+  EXPECT_EQ(value(*conn, "SELECT string_agg(trnstatus || ':' || count, ' ') FROM (SELECT trnstatus, count(*) "
+                         "FROM al.trns GROUP BY 1 ORDER BY 1) x"),
+            "888:100 999:2400");
+  EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
 // Collects the payloads of one notification channel on its own connection.
 struct Listener : pqxx::notification_receiver {
   Listener(pqxx::connection& conn, const std::string& channel) : pqxx::notification_receiver(conn, channel) {}
@@ -384,7 +432,8 @@ TEST(Rollups, OnlyABarrierThatStaysClosedIsAnnouncedToTheScheduler) {
 }
 
 // The same for batches (sql/025): al.form_batches makes all of a job's new
-// batches in one statement and fills thousands in the next ones (sql/037),
+// batches in one statement and fills thousands, with their records, in the
+// next ones (sql/037, sql/040),
 // on the scheduler's connection, which has usually moved one batch at a
 // time before. Batches of one recipient make 20 000.
 TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneStatement) {
@@ -406,7 +455,7 @@ TEST(Rollups, AConnectionThatMovedOneBatchFirstFormsTwentyThousandBatchesInOneSt
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411"), 2000) << "filled";
   int calls = 1;
   while (int_value(*conn, "SELECT al.form_batches(10, 1)") > 0 && calls < 100) ++calls;
-  EXPECT_EQ(calls, 11) << "ten calls of 2 000 recipients, then the records";
+  EXPECT_EQ(calls, 10) << "ten calls of 2 000 recipients, each with their records (sql/040)";
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.bchs WHERE bchstatus = 411 AND members IS NULL"), 20000);
   EXPECT_EQ(int_value(*conn, "SELECT count(*) FROM al.trns WHERE trnstatus = 411"), 20000);
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
