@@ -525,12 +525,31 @@ struct Scheduler::Impl {
     }
     bool more = false;
     const bool ok = guarded("step", [&] {
+      // Claims first: the steps below can take tens of milliseconds (a
+      // batch fill, a chunk of the barrier), and a worker that sent DONE
+      // while the last one ran should not wait for the next as well.
+      for (const auto& stage : stage_names()) {
+        if (!dirty[stage]) continue;
+        if (!config.stage(stage).enabled) {
+          const int n = call_int("SELECT al.pass_through($1, $2)", stage, pass_through_limit);
+          dirty[stage] = n == pass_through_limit;
+          if (n > 0) {
+            spdlog::info("scheduler: {} disabled: {} items passed through", stage, n);
+            if (auto next = next_stage(stage); !next.empty()) dirty[next] = true;
+            if (stage == "distributor") batches_due = true;
+          }
+          more = more || dirty[stage];
+          continue;
+        }
+        more = claim_for(stage) || more;
+      }
       if (receive_due) {
         const int n = call_int("SELECT al.receive_jobs($1)", receive_limit);
         receive_due = n == receive_limit;
         if (n > 0) {
           spdlog::info("scheduler: received {} jobs", n);
           dirty["identifier"] = true;
+          more = true;  // claimed on the next tick, at once
         }
       }
       if (barriers_due) {
@@ -554,22 +573,7 @@ struct Scheduler::Impl {
           dirty["presenter"] = true;
         }
       }
-      more = receive_due || barriers_due || batches_due;
-      for (const auto& stage : stage_names()) {
-        if (!dirty[stage]) continue;
-        if (!config.stage(stage).enabled) {
-          const int n = call_int("SELECT al.pass_through($1, $2)", stage, pass_through_limit);
-          dirty[stage] = n == pass_through_limit;
-          if (n > 0) {
-            spdlog::info("scheduler: {} disabled: {} items passed through", stage, n);
-            if (auto next = next_stage(stage); !next.empty()) dirty[next] = true;
-            if (stage == "distributor") batches_due = true;
-          }
-          more = more || dirty[stage];
-          continue;
-        }
-        more = claim_for(stage) || more;
-      }
+      more = receive_due || barriers_due || batches_due || more;
       if (now >= next_requeue) {
         next_requeue = now + requeue_every;
         for (const auto& stage : stage_names()) {
