@@ -34,6 +34,19 @@ int job_status(pqxx::connection& conn, std::int64_t job) {
   return int_value(conn, "SELECT jobstatus FROM al.jobs WHERE job_id = " + std::to_string(job));
 }
 
+// A job of `records` records named R00001… with one file recipient each,
+// taken through identification, assembly and distribution (to 390).
+std::int64_t distributed_file_job(pqxx::connection& conn, int records) {
+  test::put_template(conn, "letter", "name");
+  const auto job = int_value(conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object("
+                                   "'name', 'R' || lpad(i::text, 5, '0'), 'recipients', jsonb_build_array("
+                                   "jsonb_build_object('channel', 'file', 'address', 'r' || i || '.html')))) "
+                                   "FROM generate_series(1, " + std::to_string(records) + ") i))");
+  int_value(conn, "SELECT al.receive_jobs(10)");
+  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(conn, stage);
+  return job;
+}
+
 TEST(Rollups, ThreeRecordJobWithOneInvalidWalksTo999ThroughEveryJobCode) {
   auto conn = test::connect(test::fresh_database("rollup_walk"));
   test::put_template(*conn, "letter");
@@ -221,13 +234,7 @@ TEST(Rollups, JobWhoseRecordsAreAllInvalidStillCompletesWithErrors) {
 // admin) is cancelled with the reason, never sent on empty.
 TEST(Rollups, FormBatchesFillsABigJobsBatchesAFewAtATimeAndCancelsOneLeftEmpty) {
   auto conn = test::connect(test::fresh_database("rollup_batches_filled"));
-  test::put_template(*conn, "letter", "name");
-  const auto job = int_value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object("
-                                    "'name', 'R' || lpad(i::text, 5, '0'), 'recipients', jsonb_build_array("
-                                    "jsonb_build_object('channel', 'file', 'address', 'r' || i || '.html')))) "
-                                    "FROM generate_series(1, 2600) i))");
-  int_value(*conn, "SELECT al.receive_jobs(10)");
-  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  const auto job = distributed_file_job(*conn, 2600);
   ASSERT_EQ(job_status(*conn, job), 390);
 
   EXPECT_EQ(int_value(*conn, "SELECT al.form_batches(10, 100)"), 1);
@@ -263,13 +270,7 @@ TEST(Rollups, FormBatchesFillsABigJobsBatchesAFewAtATimeAndCancelsOneLeftEmpty) 
 // is still filled (or cancelled) and the job does not stay at 411 for ever.
 TEST(Rollups, FillsMoveTheirRecordsAndABatchLeftUnfilledIsStillFinished) {
   auto conn = test::connect(test::fresh_database("rollup_batches_records"));
-  test::put_template(*conn, "letter", "name");
-  const auto job = int_value(*conn, "SELECT al.submit_job('letter', (SELECT jsonb_agg(jsonb_build_object("
-                                    "'name', 'R' || lpad(i::text, 5, '0'), 'recipients', jsonb_build_array("
-                                    "jsonb_build_object('channel', 'file', 'address', 'r' || i || '.html')))) "
-                                    "FROM generate_series(1, 2500) i))");
-  int_value(*conn, "SELECT al.receive_jobs(10)");
-  for (const char* stage : {"identifier", "assembler", "distributor"}) test::claim_ack_finish(*conn, stage);
+  const auto job = distributed_file_job(*conn, 2500);
   ASSERT_EQ(job_status(*conn, job), 390);
 
   // Batches of 600: the first call fills four (2 400 recipients), the next the fifth.
