@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "assemblyline/database.hpp"
 #include "db/line_driver.hpp"
 #include "support/test_env.hpp"
 
@@ -27,6 +28,15 @@ std::string lanes(pqxx::connection& conn) {
   return value(conn, "SELECT string_agg(coalesce(lane::text, '-'), ',' ORDER BY seq) FROM al.trns");
 }
 
+// Row versions of al.trns this transaction wrote so far, and how many of them
+// in place (HOT): this connection's statistics not yet reported included.
+std::pair<int, int> trns_updates(pqxx::work& tx) {
+  const auto row = tx.exec(
+      "SELECT u[1], u[2] FROM (SELECT coalesce((SELECT array[n_tup_upd, n_tup_hot_upd] "
+      "FROM pg_stat_xact_user_tables WHERE relid = 'al.trns'::regclass), '{0,0}')) AS x(u)")[0];
+  return {row[0].as<int>(), row[1].as<int>()};
+}
+
 // A fresh database with one job of `records`, identified: its records at 211 (or 241).
 std::unique_ptr<pqxx::connection> identified_job(const std::string& name, const std::string& records) {
   auto conn = test::connect(test::fresh_database(name));
@@ -35,6 +45,24 @@ std::unique_ptr<pqxx::connection> identified_job(const std::string& name, const 
   int_value(*conn, "SELECT al.receive_jobs(10)");
   test::claim_ack_finish(*conn, "identifier");
   return conn;
+}
+
+// al.ack of `claimed` in one statement: (row versions of al.trns written, of
+// them in place).
+std::pair<int, int> acknowledge_counting_updates(pqxx::connection& conn, const std::vector<test::Claimed>& claimed) {
+  test::Ids ids;
+  std::vector<int> attempts;
+  for (const auto& c : claimed) {
+    ids.push_back(c.id);
+    attempts.push_back(c.attempt);
+  }
+  pqxx::work tx(conn);
+  const auto before = trns_updates(tx);
+  tx.exec_params("SELECT * FROM al.ack('assembler', $1::bigint[], $2::int[], 'test')", test::array_literal(ids),
+                 array_literal(attempts));
+  const auto after = trns_updates(tx);
+  tx.commit();
+  return {after.first - before.first, after.second - before.second};
 }
 
 TEST(RecordLanes, EachStateOfARecordNamesItsQueue) {
@@ -79,36 +107,35 @@ TEST(RecordLanes, AcknowledgingARecordWritesItInPlace) {
   const auto claimed = test::claim(*conn, "assembler");
   ASSERT_EQ(claimed.size(), 2u);
 
-  // Counted inside one transaction, as a difference: this connection's
-  // statistics not yet reported are included.
-  const char* const updates =
-      "SELECT coalesce((SELECT array[n_tup_upd, n_tup_hot_upd] FROM pg_stat_xact_user_tables "
-      "WHERE relid = 'al.trns'::regclass), '{0,0}')";
-  std::string attempts = "{";
-  std::string ids = "{";
-  for (const auto& c : claimed) {
-    attempts += (attempts.size() > 1 ? "," : "") + std::to_string(c.attempt);
-    ids += (ids.size() > 1 ? "," : "") + std::to_string(c.id);
-  }
-  attempts += "}";
-  ids += "}";
-  pqxx::work tx(*conn);
-  const auto count = [&] {
-    const auto row = tx.exec(std::string("SELECT u[1], u[2] FROM (") + updates + ") AS x(u)")[0];
-    return std::pair<int, int>{row[0].as<int>(), row[1].as<int>()};
-  };
-  const auto before = count();
-  tx.exec_params("SELECT * FROM al.ack('assembler', $1::bigint[], $2::int[], 'test')", ids, attempts);
-  const auto after = count();
-  tx.commit();
-  EXPECT_EQ(after.first - before.first, 2) << "row versions written by the acknowledgement";
-  EXPECT_EQ(after.second - before.second, 2) << "of them written in place (HOT)";
+  const auto [written, in_place] = acknowledge_counting_updates(*conn, claimed);
+  EXPECT_EQ(written, 2) << "row versions written by the acknowledgement";
+  EXPECT_EQ(in_place, 2) << "of them written in place (HOT)";
 
   test::finish(*conn, "assembler", claimed);
   test::run_line(*conn);
   EXPECT_EQ(joined(test::int_column(*conn, "SELECT trnstatus FROM al.trns ORDER BY seq")), "999,999");
   EXPECT_EQ(lanes(*conn), "-,-") << "a complete record is in no queue";
   EXPECT_EQ(test::counter_mismatches(*conn), std::vector<std::string>{});
+}
+
+// Records written together lie together, and a worker updates them together:
+// each page needs room for a second version of all its rows (sql/041).
+TEST(RecordLanes, AcknowledgingWholePagesOfRecordsWritesEveryOneInPlace) {
+  std::string records = "[";
+  for (int i = 1; i <= 300; ++i) {
+    records += std::string(i > 1 ? "," : "") + R"({"name": "Recipient )" + std::to_string(i) +
+               R"(", "balance": )" + std::to_string(i % 1000) + R"(, "zip": ")" + std::to_string(10000 + i * 7919 % 90000) +
+               R"(", "recipients": [{"channel": "file", "address": "bench/0/)" + std::to_string(i) + R"(.html"}]})";
+  }
+  records += "]";
+  auto conn = identified_job("lanes_pages", records);
+  EXPECT_GT(int_value(*conn, "SELECT count(DISTINCT (ctid::text::point)[0]) FROM al.trns"), 10)
+      << "the records fill several pages";
+  const auto claimed = test::claim(*conn, "assembler");
+  ASSERT_EQ(claimed.size(), 300u);
+  const auto [written, in_place] = acknowledge_counting_updates(*conn, claimed);
+  EXPECT_EQ(written, 300);
+  EXPECT_EQ(in_place, 300) << "every acknowledgement written in place";
 }
 
 TEST(RecordLanes, AFailedRecordIsFoundThroughItsError) {
