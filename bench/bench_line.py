@@ -136,6 +136,8 @@ class Line:
                           'echo $AL_SMTP_PORT').strip()
             self.env["AL_SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
         subprocess.run([f"{BIN}/alctl", "db", "migrate"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        if os.environ.get("AL_BENCH_EXTRA_SQL"):  # an experiment's storage settings (README, bench/)
+            self.psql(os.environ["AL_BENCH_EXTRA_SQL"])
         if not with_line:
             return self
         self.log = open(f"{self.dir}/line.log", "w")
