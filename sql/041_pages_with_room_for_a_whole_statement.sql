@@ -15,8 +15,8 @@
 -- 38 800-38 900 (of at most 40 000: the other five of a record's nine moves
 -- change its lane), 29 900-30 000 (the fill sets the indexed bch_id) and
 -- 39 400-40 000. WAL 78-80 MB -> 74-75 MB; PostgreSQL CPU 4.49 -> 4.39 s in
--- the medians of 3 alternated pairs (2026-12-02 20:33, bench/results/ in
--- docs/performance-history.md). The tables did not grow: the versions that
+-- the medians of 3 alternated pairs (2026-12-02 20:33, bench/results/
+-- ab-20261202-session20/ff-*.json). The tables did not grow: the versions that
 -- used to move to new pages now stay (trns 1 405 -> 1 418 pages, rcps
 -- 423 -> 346, pubs 970 -> 861). Only pages written from now on are affected.
 
