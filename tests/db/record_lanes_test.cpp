@@ -119,8 +119,12 @@ TEST(RecordLanes, AcknowledgingARecordWritesItInPlace) {
 }
 
 // Records written together lie together, and a worker updates them together:
-// each page needs room for a second version of all its rows (sql/041).
-TEST(RecordLanes, AcknowledgingWholePagesOfRecordsWritesEveryOneInPlace) {
+// each page needs room for a second version of all its rows (sql/041), or
+// the last rows' new versions move to another page, with new index entries.
+// The claim is the first update after the insert, so no pruning is needed
+// for its versions to fit (the ack's fit also depends on pruning, which
+// another backend's snapshot can delay).
+TEST(RecordLanes, ClaimingWholePagesOfRecordsKeepsEveryVersionOnItsPage) {
   std::string records = "[";
   for (int i = 1; i <= 300; ++i) {
     records += std::string(i > 1 ? "," : "") + R"({"name": "Recipient )" + std::to_string(i) +
@@ -129,13 +133,12 @@ TEST(RecordLanes, AcknowledgingWholePagesOfRecordsWritesEveryOneInPlace) {
   }
   records += "]";
   auto conn = identified_job("lanes_pages", records);
+  const char* const blocks = "SELECT string_agg(((ctid::text::point)[0])::int::text, ',' ORDER BY trn_id) FROM al.trns";
+  const std::string before = value(*conn, blocks);
   EXPECT_GT(int_value(*conn, "SELECT count(DISTINCT (ctid::text::point)[0]) FROM al.trns"), 10)
       << "the records fill several pages";
-  const auto claimed = test::claim(*conn, "assembler");
-  ASSERT_EQ(claimed.size(), 300u);
-  const auto [written, in_place] = acknowledge_counting_updates(*conn, claimed);
-  EXPECT_EQ(written, 300);
-  EXPECT_EQ(in_place, 300) << "every acknowledgement written in place";
+  ASSERT_EQ(test::claim(*conn, "assembler").size(), 300u);
+  EXPECT_EQ(value(*conn, blocks), before) << "every record's new version on the page of its old one";
 }
 
 TEST(RecordLanes, AFailedRecordIsFoundThroughItsError) {
