@@ -195,6 +195,14 @@ TEST(SerialJob, TwoHundredRecordsReachCompletionWithEveryOutputInPlace) {
                         " AND t.from_code = h.old_status AND t.to_code = h.new_status)"),
             "0");
   EXPECT_NE(query_value(url, "SELECT count(*) FROM al.status_history WHERE object = 'RCPS'"), "0");
+  // Publications are written at 511 (sql/042); their history still shows
+  // the presenter's 490 -> 511, once, and the rest of their way to 999.
+  EXPECT_EQ(query_value(url,
+                        "SELECT count(*) FROM al.pubs p WHERE (SELECT array_agg(h.old_status || '>' || h.new_status "
+                        "ORDER BY h.new_status) FROM al.status_history h WHERE h.object = 'PUBS' AND h.id = p.pub_id) "
+                        "IS DISTINCT FROM '{490>511,511>611,611>711,711>999}'"),
+            "0");
+  EXPECT_NE(query_value(url, "SELECT count(*) FROM al.pubs"), "0");
 
   EXPECT_TRUE(line.stop_all()) << "a process did not stop cleanly on SIGTERM; logs:\n" << line.log_tail();
 }
