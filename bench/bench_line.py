@@ -153,7 +153,9 @@ class Line:
                                              "" if HUGE_PAGES else "huge_pages = off") if c)
         self.name = name
         self.dir = os.path.join(WORK, name)
-        self.env = dict(os.environ)
+        # The harness's own settings are not the line's: alctl would warn
+        # about each AL_ variable that names no parameter.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AL_BENCH_") and k != "AL_BIN_DIR"}
         self.env.update(env or {})
         self.smtp = smtp
         self.proc = None
