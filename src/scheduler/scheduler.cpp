@@ -146,7 +146,11 @@ struct Scheduler::Impl {
     // crash of the database takes back leaves the items where a later step
     // finds them again. So its commits do not wait for the disk; a worker's
     // outcome, which does, flushes them with it (docs/internals.md).
-    nt.exec("SELECT set_config('al.actor', 'scheduler', false), set_config('synchronous_commit', 'off', false)");
+    // No parallel plans: each statement here reads a bounded set of rows, and
+    // a table not yet analyzed made the gauges start parallel workers, some
+    // milliseconds every 5 s of a loop that every claim waits for.
+    nt.exec("SELECT set_config('al.actor', 'scheduler', false), set_config('synchronous_commit', 'off', false), "
+            "set_config('max_parallel_workers_per_gather', '0', false)");
     return true;
   }
 
